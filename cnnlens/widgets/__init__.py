@@ -1,0 +1,1 @@
+"""Widgets: traits and wiring only. Each anywidget class mirrors one js/ entry."""
