@@ -58,7 +58,8 @@ test-js: setup ## tier 2: JS units (node --test + happy-dom)
 test-ui: setup chromium ## tier 3: real JupyterLab, Voila and exported pages in Chromium
 	@time PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q -m browser -p no:cacheprovider tests/ui
 
-bench: setup ## benchmarks (tables, ratios against peers)
+bench: setup ## benchmarks: tables of timings and ratios against peers measured in the same run
+	$(PIP) install -q -e '.[dev,bench]'
 	$(PY) bench/similarity.py
 
 lint: setup ## ruff
