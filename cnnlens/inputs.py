@@ -16,15 +16,20 @@ ImageNet-normalised inputs (e.g. torchvision weights).
 from __future__ import annotations
 
 import io
+import itertools
 import os
-from typing import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-__all__ = ["DEFAULT_TRANSFORM", "IMAGENET_MEAN", "IMAGENET_STD", "to_batch", "iter_batches",
-           "imagenet_transform", "expected_size", "num_images"]
+__all__ = ["DEFAULT_TRANSFORM", "IMAGENET_MEAN", "IMAGENET_STD", "as_batch", "check_input",
+           "eval_mode", "expected_size", "first_conv", "imagenet_transform", "iter_batches",
+           "model_device", "model_dtype", "num_images", "to_batch"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -50,7 +55,7 @@ def imagenet_transform(size: int | tuple[int, int] | None = None) -> Callable:
     def transform(img):
         img = img.convert("RGB")
         if size is not None:
-            img = img.resize(_hw(size)[::-1], _bilinear())
+            img = img.resize(_hw(size)[::-1], Image.Resampling.BILINEAR)
         return (_pil_to_tensor(img) - mean) / std
 
     return transform
@@ -63,10 +68,8 @@ def expected_size(model) -> tuple[int, int] | None:
         if isinstance(cfg, dict) and len(cfg.get("input_size", ())) == 3:
             return tuple(cfg["input_size"][1:])
     size = getattr(model, "input_size", None)
-    if isinstance(size, int):
-        return (size, size)
-    if isinstance(size, (tuple, list)) and len(size) in (2, 3):
-        return tuple(int(s) for s in size[-2:])
+    if isinstance(size, int) or (isinstance(size, (tuple, list)) and len(size) in (2, 3)):
+        return _hw(size if isinstance(size, int) else size[-2:])
     return None
 
 
@@ -74,22 +77,12 @@ def _hw(size) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-def _bilinear():
-    from PIL import Image
-
-    return Image.Resampling.BILINEAR
-
-
 def _is_image_like(x) -> bool:
-    from PIL import Image
-
     return isinstance(x, (Image.Image, str, os.PathLike, bytes, bytearray, memoryview))
 
 
 def _open(x, channels: int | None):
     """Path, bytes or PIL image -> PIL image in the mode the model wants."""
-    from PIL import Image
-
     if isinstance(x, (str, os.PathLike)):
         with Image.open(x) as img:
             img.load()  # read now: the file handle closes with this block
@@ -101,8 +94,8 @@ def _open(x, channels: int | None):
 
 def _load(item, transform, size, channels) -> torch.Tensor:
     """One item (tensor, array, PIL, path, bytes, (item, label), dict) -> float32 (C,H,W)."""
-    if isinstance(item, dict):  # e.g. Hugging Face style {"image": ..., "label": ...}
-        for key in ("image", "pixel_values", "img", "input"):
+    if isinstance(item, dict):  # {"image": x, "label": y}; ipywidgets FileUpload {"content": b}
+        for key in ("image", "pixel_values", "img", "input", "content"):
             if key in item:
                 return _load(item[key], transform, size, channels)
         raise ValueError(f"dataset item is a dict without an image key: keys {list(item)}")
@@ -111,10 +104,9 @@ def _load(item, transform, size, channels) -> torch.Tensor:
     if _is_image_like(item):
         img = _open(item, channels)
         if transform is not None:
-            out = transform(img)
-            return _as_tensor(out, size if not isinstance(out, torch.Tensor) else None)[0]
+            return _as_tensor(transform(img), size)[0]
         if size is not None and img.size != _hw(size)[::-1]:
-            img = img.resize(_hw(size)[::-1], _bilinear())
+            img = img.resize(_hw(size)[::-1], Image.Resampling.BILINEAR)
         return _pil_to_tensor(img)
     t = _as_tensor(item, size)
     if t.shape[0] != 1:
@@ -131,10 +123,8 @@ def _as_tensor(x, size=None) -> torch.Tensor:
     elif t.ndim == 3:
         t = t[None]
     elif t.ndim != 4:
-        raise ValueError(
-            f"images must be a tensor of shape (N, C, H, W) or (C, H, W); got shape "
-            f"{tuple(t.shape)}"
-        )
+        raise ValueError("images must be a tensor of shape (N, C, H, W) or (C, H, W); got "
+                         f"shape {tuple(t.shape)}")
     if t.dtype == torch.uint8:  # the usual encoding of image files: 0..255
         t = t.float() / 255.0
     t = t.to("cpu", torch.float32)
@@ -144,34 +134,24 @@ def _as_tensor(x, size=None) -> torch.Tensor:
     return t
 
 
-def _is_dataset(x) -> bool:
-    from torch.utils.data import Dataset
-
-    return isinstance(x, Dataset) or (
-        hasattr(x, "__getitem__") and hasattr(x, "__len__")
-        and not isinstance(x, (list, tuple, str, bytes, np.ndarray, torch.Tensor))
-    )
-
-
 def num_images(images) -> int:
     """How many images ``images`` holds, without loading them."""
     if isinstance(images, (torch.Tensor, np.ndarray)):
         return 1 if images.ndim in (2, 3) else int(images.shape[0])
-    if _is_image_like(images):
-        return 1
-    return len(images)
+    return 1 if _is_image_like(images) else len(images)
 
 
-def _items(images) -> Sequence:
-    """A lazily indexable view of single items."""
-    if _is_image_like(images):
-        return [images]
-    if _is_dataset(images) or isinstance(images, (list, tuple)):
-        return images
-    raise TypeError(
-        "images must be a tensor (N,C,H,W)/(C,H,W), a PIL image, a path, bytes, a list of "
-        f"those, or a torch Dataset; got {type(images).__name__}"
-    )
+def _items(images) -> Iterator:
+    """Single items, loaded lazily: by index for map-style Datasets, else by iteration."""
+    if _is_image_like(images) or isinstance(images, dict):
+        return iter([images])
+    if not hasattr(images, "__iter__") and not hasattr(images, "__getitem__"):
+        raise TypeError(
+            "images must be a tensor (N,C,H,W)/(C,H,W), a PIL image, a path, bytes, a list of "
+            f"those, or a torch Dataset; got {type(images).__name__}")
+    if hasattr(images, "__len__") and hasattr(images, "__getitem__"):
+        return (images[i] for i in range(len(images)))  # map-style Datasets need not iterate
+    return iter(images)  # IterableDataset, generators
 
 
 def iter_batches(images, batch_size: int = 64, transform: Callable | None = None, *,
@@ -184,28 +164,22 @@ def iter_batches(images, batch_size: int = 64, transform: Callable | None = None
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if isinstance(images, (torch.Tensor, np.ndarray)):
-        t = _as_tensor(images, size)
-        for i in range(0, len(t), batch_size):
-            yield t[i:i + batch_size]
+        yield from _as_tensor(images, size).split(batch_size)
         return
-    items = _items(images)
-    n = len(items)
-    if n == 0:
-        raise ValueError("no images given (empty list or Dataset)")
-    for i in range(0, n, batch_size):
-        batch = []
-        for j in range(i, min(n, i + batch_size)):
-            t = _load(items[j], transform, size, channels)
-            if size is None:
-                # Without a declared size, the first image sets it so that a list
-                # of differently sized photos still stacks into one batch.
-                size = tuple(t.shape[-2:])
-            batch.append(t)
-        shapes = {tuple(t.shape) for t in batch}
-        if len(shapes) > 1:
+    items, empty = _items(images), True
+    while chunk := list(itertools.islice(items, batch_size)):
+        batch, empty = [], False
+        for item in chunk:
+            batch.append(_load(item, transform, size, channels))
+            # Without a declared size, the first image sets it so that a list of
+            # differently sized photos still stacks into one batch.
+            size = size or tuple(batch[0].shape[-2:])
+        if len({t.shape for t in batch}) > 1:
             raise ValueError(f"images have different shapes after the transform: "
-                             f"{sorted(shapes)}; make the transform resize them")
+                             f"{sorted({tuple(t.shape) for t in batch})}; make it resize them")
         yield torch.stack(batch)
+    if empty:
+        raise ValueError("no images given (empty list or Dataset)")
 
 
 def to_batch(images, transform: Callable | None = None, *, size=None,
@@ -232,6 +206,85 @@ def to_batch(images, transform: Callable | None = None, *, size=None,
     Tensor
         float32, CPU, (N, C, H, W).
     """
-    batches = list(iter_batches(images, batch_size=1 << 30, transform=transform, size=size,
-                                channels=channels))
-    return batches[0] if len(batches) == 1 else torch.cat(batches)
+    if isinstance(images, (torch.Tensor, np.ndarray)):
+        return _as_tensor(images, size)
+    (batch,) = iter_batches(images, 1 << 62, transform, size=size, channels=channels)
+    return batch
+
+
+def as_batch(x) -> torch.Tensor:
+    """A batch for the model from a loader item: ``(x, label)`` -> x, (C,H,W) -> (1,C,H,W)."""
+    x = x[0] if isinstance(x, (tuple, list)) else x
+    return x if isinstance(x, torch.Tensor) and x.ndim != 3 else _as_tensor(x)
+
+
+# -- the model side: device, dtype, channels, eval mode -----------------------
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer); CPU for a stateless model."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def model_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The floating dtype of the model's parameters (float32 if it has none)."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def first_conv(model: torch.nn.Module) -> tuple[str, torch.nn.Module] | None:
+    """``(name, module)`` of the first convolution in ``named_modules()`` order, or None."""
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.modules.conv._ConvNd) and not isinstance(
+                m, torch.nn.modules.conv._ConvTransposeNd):
+            return name, m
+    return None
+
+
+def check_input(model: torch.nn.Module, batch: torch.Tensor) -> None:
+    """Raise ValueError naming expected vs. got for a batch the model cannot take."""
+    conv = first_conv(model)
+    want_ndim = conv[1].weight.ndim if conv and conv[1].in_channels else 4
+    if batch.ndim != want_ndim:
+        raise ValueError(
+            f"expected a batch with {want_ndim} dimensions (N, C, H, W), got shape "
+            f"{tuple(batch.shape)}"
+        )
+    if conv and conv[1].in_channels and batch.shape[1] != conv[1].in_channels:
+        name, m = conv
+        hint = " (grey images? repeat them: x.repeat(1, 3, 1, 1))" if batch.shape[1] == 1 else ""
+        raise ValueError(
+            f"the model expects {m.in_channels} input channel(s) (first conv {name!r} has "
+            f"in_channels={m.in_channels}), got {batch.shape[1]} channel(s) in a batch of shape "
+            f"{tuple(batch.shape)}{hint}"
+        )
+    if batch.is_floating_point() and not torch.isfinite(batch).all():
+        raise ValueError(f"the input images contain {int((~torch.isfinite(batch)).sum())} "
+                         "NaN/Inf values")
+
+
+# Train/eval flags are shared state: two recordings of one model in two threads
+# (a Lens and a background Compare job) must not restore the flags while the
+# other still runs, so the first one in saves them and the last one out restores.
+_MODE_LOCK = threading.Lock()
+_MODE: dict[int, list] = {}
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Put every module in eval mode; restore each module's own flag on exit."""
+    with _MODE_LOCK:
+        entry = _MODE.setdefault(id(model), [0, [(m, m.training) for m in model.modules()]])
+        entry[0] += 1
+        model.eval()
+    try:
+        yield model
+    finally:
+        with _MODE_LOCK:
+            entry[0] -= 1
+            if entry[0] == 0:
+                del _MODE[id(model)]
+                for m, flag in entry[1]:  # per module: a frozen BN in a training model stays
+                    m.training = flag

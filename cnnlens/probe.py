@@ -16,23 +16,21 @@ only module allowed to register hooks.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence, Union
+from typing import Union
 
 import torch
 from torch import nn
 
-__all__ = ["Layer", "LayerTree", "LayerNotFound", "layer_tree", "kind_of", "split_name"]
+__all__ = ["Layer", "LayerNotFound", "LayerTree", "kind_of", "layer_tree", "split_name"]
 
 Selector = Union[str, nn.Module, "Layer", Iterable, Callable[["Layer"], bool], None]
 
-_NORM = tuple(
-    c for c in (
-        nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
-        getattr(nn, "RMSNorm", None),  # torch >= 2.4 only
-    ) if c is not None
-)
+_NORM = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
+         *([nn.RMSNorm] if hasattr(nn, "RMSNorm") else []))  # RMSNorm: torch >= 2.4
 
 
 @dataclass(frozen=True)
@@ -86,35 +84,31 @@ class LayerNotFound(KeyError):
 def split_name(name: str) -> tuple[str, int]:
     """Split ``"layer1.0:2"`` into ``("layer1.0", 2)``; plain names get call 0."""
     base, sep, k = name.rpartition(":")
-    if sep and k.isdigit():
-        return base, int(k)
-    return name, 0
+    return (base, int(k)) if sep and k.isdigit() else (name, 0)
 
 
 def kind_of(module: nn.Module) -> str:
     """Classify a module as conv, linear, norm, activation, pool, block or other."""
-    cls = type(module)
     has_children = next(module.children(), None) is not None
+    # torch keeps pooling and activation classes in one file each; checking the
+    # MRO also catches user subclasses of them.
+    homes = {c.__module__ for c in type(module).__mro__}
     if isinstance(module, nn.modules.conv._ConvNd):
         return "conv"
     if isinstance(module, (nn.Linear, nn.Bilinear)):
         return "linear"
     if isinstance(module, _NORM):
         return "norm"
-    if cls.__module__ == "torch.nn.modules.pooling":
+    if "torch.nn.modules.pooling" in homes:
         return "pool"
-    # activation.py also holds MultiheadAttention, which has children: a block.
-    if cls.__module__ == "torch.nn.modules.activation" and not has_children:
+    if "torch.nn.modules.activation" in homes and not has_children:  # not MultiheadAttention
         return "activation"
     if has_children:
         return "block"
     # Leaf modules from other libraries (e.g. torchvision's FrozenBatchNorm2d):
-    # go by the class name, which is all we know about them.
-    lname = cls.__name__.lower()
-    for word, kind in (("norm", "norm"), ("conv", "conv"), ("pool", "pool"), ("linear", "linear")):
-        if word in lname:
-            return kind
-    return "other"
+    # the class name is all we know about them.
+    lname = type(module).__name__.lower()
+    return next((w for w in ("norm", "conv", "pool", "linear") if w in lname), "other")
 
 
 def _closest(name: str, names: Sequence[str], n: int = 5) -> list[str]:
@@ -125,12 +119,9 @@ def _closest(name: str, names: Sequence[str], n: int = 5) -> list[str]:
 
 
 class LayerTree(Sequence[Layer]):
-    """The layers of a model in ``named_modules()`` order.
+    """The layers of a model in ``named_modules()`` order; build it with :func:`layer_tree`.
 
-    Examples
-    --------
-    >>> tree = layer_tree(model, images[:1])           # doctest: +SKIP
-    >>> tree["features.0"], tree.names[:3], tree.select(None)  # doctest: +SKIP
+    Index by name (``tree["layer1.0"]``) or position; ``.names``; ``.select(selector)``.
     """
 
     def __init__(self, layers: Iterable[Layer], model: nn.Module | None = None):
@@ -153,11 +144,9 @@ class LayerTree(Sequence[Layer]):
         return iter(self._layers)
 
     def __contains__(self, item):
-        if isinstance(item, str):
-            return item in self._by_name
         if isinstance(item, nn.Module):
             return id(item) in self._by_module
-        return item in self._layers
+        return item in self._by_name if isinstance(item, str) else item in self._layers
 
     def __getitem__(self, key):
         if isinstance(key, str):
@@ -210,23 +199,14 @@ class LayerTree(Sequence[Layer]):
             A selector of another type.
         """
         if selector is None:
-            return [
-                x for x in self._layers
-                if x.kind in ("conv", "linear") and x.call == 0
-                and next(x.module.children(), None) is None
-            ]
+            return [x for x in self._layers if x.kind in ("conv", "linear") and x.call == 0
+                    and next(x.module.children(), None) is None]
         if isinstance(selector, (str, nn.Module, Layer)):
             return [self._one(selector)]
         if callable(selector):
             return [x for x in self._layers if selector(x)]
-        if isinstance(selector, Iterable):
-            out, seen = [], set()
-            for item in selector:
-                layer = self._one(item)
-                if layer.name not in seen:
-                    seen.add(layer.name)
-                    out.append(layer)
-            return out
+        if isinstance(selector, Iterable):  # a dict by name keeps the first, in order
+            return list({x.name: x for x in map(self._one, selector)}.values())
         raise TypeError(
             "a layer selector is a name, a module, a Layer, a list of those, a predicate "
             f"or None; got {type(selector).__name__}"
@@ -276,11 +256,11 @@ def layer_tree(model: nn.Module, example: torch.Tensor | None = None, pick=None)
     for module_name, module in model.named_modules():
         if module is model:
             continue
-        common = dict(
-            module_name=module_name, type=type(module).__name__, kind=kind_of(module),
-            params=sum(p.numel() for p in module.parameters()),
-            depth=module_name.count(".") + 1, module=module,
-        )
+        common = {
+            "module_name": module_name, "type": type(module).__name__, "kind": kind_of(module),
+            "params": sum(p.numel() for p in module.parameters()),
+            "depth": module_name.count(".") + 1, "module": module,
+        }
         shapes = calls.get(module_name) or [None]
         for k, shape in enumerate(shapes):
             name = module_name if k == 0 else f"{module_name}:{k}"
@@ -291,24 +271,21 @@ def layer_tree(model: nn.Module, example: torch.Tensor | None = None, pick=None)
 def resolve(model_or_tree, selector: Selector) -> list[Layer]:
     """Select layers from a :class:`LayerTree` or, without a dry run, from a model.
 
-    A name like ``"relu:1"`` is accepted on a bare model when ``"relu"`` exists,
-    since repeated calls are only known after a forward pass.
+    Layer objects pass through as they are. On a bare model a name like
+    ``"relu:1"`` is accepted when ``"relu"`` exists, since repeated calls are
+    only known after a forward pass.
     """
+    items = [selector] if isinstance(selector, (str, Layer)) else selector
+    if isinstance(items, (list, tuple)) and items and all(isinstance(x, Layer) for x in items):
+        return list({x.name: x for x in items}.values())
     if isinstance(model_or_tree, LayerTree):
         return model_or_tree.select(selector)
     tree = layer_tree(model_or_tree)
-    names = selector if isinstance(selector, (list, tuple)) else [selector]
     extra = []
-    for name in names:  # add "base:k" entries for names the static tree cannot know
-        if isinstance(name, str) and name not in tree:
-            base, k = split_name(name)
-            if k and base in tree:
-                extra.append(_replace(tree[base], name))
+    for item in items if isinstance(items, (list, tuple)) else ():
+        base, k = split_name(item) if isinstance(item, str) else ("", 0)
+        if k and item not in tree and base in tree:  # "base:k" that only a dry run can know
+            extra.append(dataclasses.replace(tree[base], name=item))
     if extra:
         tree = LayerTree([*tree, *extra], tree.model)
     return tree.select(selector)
-
-
-def _replace(layer: Layer, name: str) -> Layer:
-    return Layer(name, layer.module_name, layer.type, layer.kind, layer.params, None,
-                 layer.depth, layer.module)
