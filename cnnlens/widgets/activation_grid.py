@@ -1,0 +1,111 @@
+"""ActivationGrid: every channel of one layer for one image (twin: js/activation_grid.js).
+
+The grid is also the *selection model* of a Lens pane: ``layer``, ``neuron`` and
+``image_index`` live here, and the other views of the pane hold a reference to
+this widget and follow it in JavaScript, so their links survive a static export.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import anywidget
+import traitlets as t
+
+from ..encode import SORTS, encode_maps, payload_nbytes
+
+STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
+COLORMAPS = ("viridis", "magma", "gray", "rdbu")  # mirror of js/lib/colormap.js
+NORMALIZE = ("channel", "layer")
+
+
+def bundle(name: str):
+    """Path of the esbuild output for one entry, or a stub that says how to build it.
+
+    anywidget raises FileNotFoundError at class creation for a missing path; a source
+    checkout without ``npm run build`` should still import and explain itself instead.
+    """
+    path = STATIC / f"{name}.js"
+    if path.is_file():
+        return path
+    return (
+        "export default { render({ el }) { el.textContent = "
+        f"'cnnlens: JS bundle {name}.js missing; run: cd js && npm run build'; }} }};\n"
+    )
+
+
+class ActivationGrid(anywidget.AnyWidget):
+    """Canvas tiles of every channel of ``layer`` for image ``image_index``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from cnnlens.encode import encode_maps
+    >>> g = ActivationGrid(layer="conv1", payload=encode_maps(torch.rand(8, 16, 16), layer="conv1"))
+    >>> g.neuron
+    -1
+    """
+
+    _esm = bundle("activation_grid")
+
+    layer = t.Unicode("").tag(sync=True)
+    """str: selected layer (dotted name, ``"name:k"`` for the k-th extra call). Default ``""``."""
+    neuron = t.Int(-1).tag(sync=True)
+    """int: selected channel (or linear unit) of ``layer``; -1 = none. Default -1."""
+    image_index = t.Int(0).tag(sync=True)
+    """int: selected image of the pane's image set. Default 0."""
+    payload = t.Dict().tag(sync=True)
+    """dict: the live activation payload (``cnnlens.encode.encode_maps``); bytes go as buffers."""
+    frames = t.Dict().tag(sync=True)
+    """dict: ``"layer|image_index" -> payload`` precomputed for kernel-less pages; used first."""
+    layers = t.List(t.Unicode()).tag(sync=True)
+    """list[str]: layers offered by the header's picker. Default ``[]``."""
+    normalize = t.Enum(NORMALIZE, "channel").tag(sync=True)
+    """str: ``"channel"`` (each tile to its own range) or ``"layer"`` (one shared range)."""
+    sort = t.Enum(SORTS, "index").tag(sync=True)
+    """str: tile order: ``"index"``, ``"mean"`` or ``"max"`` activation (descending)."""
+    colormap = t.Enum(COLORMAPS, "viridis").tag(sync=True)
+    """str: colour map of the tiles. Default ``"viridis"``."""
+    page = t.Int(0).tag(sync=True)
+    """int: page of channels when a layer has too many to show at once. Default 0."""
+    error = t.Unicode("").tag(sync=True)
+    """str: error shown in place (``.cnnlens-error``); ``""`` when all is well."""
+
+    @t.validate("neuron")
+    def _valid_neuron(self, proposal):
+        if proposal["value"] < -1:
+            raise t.TraitError(f"neuron must be >= -1 (-1 = none), got {proposal['value']}")
+        return proposal["value"]
+
+    @t.validate("image_index", "page")
+    def _non_negative(self, proposal):
+        if proposal["value"] < 0:
+            raise t.TraitError(f"{proposal['trait'].name} must be >= 0, got {proposal['value']}")
+        return proposal["value"]
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the in-place error area: the error and, if chained, its cause."""
+    text = f"{type(exc).__name__}: {exc}"
+    cause = exc.__cause__
+    if cause is not None and str(cause) not in text:
+        text += f" (caused by {type(cause).__name__}: {cause})"
+    return text
+
+
+def grid_frames(inspector, layers, images, max_bytes: int) -> dict:
+    """``"layer|image" -> payload`` for every pair (one forward per image for all layers).
+
+    Raises ValueError past ``max_bytes``: every frame is embedded in an exported page.
+    """
+    frames, total = {}, 0
+    for i in images:
+        for name, act in inspector.activations(list(layers), images=i).items():
+            p = encode_maps(act[0], layer=name, image_index=i)
+            total += payload_nbytes(p)
+            if total > max_bytes:
+                raise ValueError(
+                    f"frames exceed max_bytes={max_bytes}: ask for fewer layers or images"
+                )
+            frames[f"{name}|{i}"] = p
+    return frames

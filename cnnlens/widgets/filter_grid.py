@@ -1,0 +1,127 @@
+"""FilterGrid: learned filters of the selected layer (twin: js/filter_grid.js).
+
+First-layer filters show as RGB/grey tiles, deeper conv layers as per-output-channel
+grids of input kernels, too-large layers as one L2 norm per filter. Clicking a filter
+selects that neuron in the grid model (JavaScript link).
+"""
+
+from __future__ import annotations
+
+import anywidget
+import bqplot as bq
+import ipywidgets as W
+import numpy as np
+import torch
+import traitlets as t
+
+from ..encode import encode_weights
+from .activation_grid import ActivationGrid, bundle, describe
+from .layer_tree import filter_weights, weight_layer
+
+
+class FilterGrid(anywidget.AnyWidget):
+    """Weight tiles of the module that produced the selected layer's channels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from cnnlens.encode import encode_weights
+    >>> fg = FilterGrid(layer="conv1", weights_layer="conv1", payload=encode_weights(torch.randn(8, 3, 3, 3)))
+    >>> fg.payload["mode"]
+    'rgb'
+    """
+
+    _esm = bundle("filter_grid")
+
+    payload = t.Dict().tag(sync=True)
+    """dict: ``encode_weights`` payload ({} when the layer has no weights). Default ``{}``."""
+    layer = t.Unicode("").tag(sync=True)
+    """str: the selected layer these filters serve. Default ``""``."""
+    weights_layer = t.Unicode("").tag(sync=True)
+    """str: the module whose weights are shown (a conv before a ReLU, say). Default ``""``."""
+    selected = t.Dict().tag(sync=True)
+    """dict: kernels of the selected filter (``encode_weights`` of one filter), for norm summaries."""
+    note = t.Unicode("").tag(sync=True)
+    """str: what is shown and why (e.g. "no weights: ReLU"). Default ``""``."""
+    grid = t.Instance(ActivationGrid, allow_none=True).tag(sync=True, **W.widget_serialization)
+    """ActivationGrid: selection model; clicks set its ``neuron``. Default None."""
+    error = t.Unicode("").tag(sync=True)
+    """str: error shown in place. Default ``""``."""
+
+
+def _encoded(inspector, wl: str, cache: dict):
+    """(payload, histogram, shape) of ``wl``'s weights, cached while the weights are unchanged."""
+    param = inspector.layers[wl].module.weight
+    key = (wl, param.data_ptr(), param._version)  # in-place updates (training) bump _version
+    if key not in cache:
+        w = inspector.weights(wl)
+        lo, hi = float(w.min()), float(w.max())
+        counts = torch.histc(w, bins=40, min=lo, max=hi) if hi > lo else torch.tensor([w.numel()])
+        edges = torch.linspace(lo, hi, len(counts) + 1)
+        if len(cache) >= 16:  # bounded: drop the oldest (dicts keep insertion order)
+            cache.pop(next(iter(cache)))
+        cache[key] = (encode_weights(w, layer=wl), (counts, (edges[:-1] + edges[1:]) / 2), w.shape)
+    return cache[key]
+
+
+def filter_state(inspector, layer: str, cache: dict | None = None) -> dict:
+    """Trait values of a FilterGrid for ``layer`` (+ ``histogram``: counts and bin centres).
+
+    ``cache`` (a dict the caller keeps) saves re-encoding when consecutive layers share
+    their filters (conv -> bn -> relu); an unchanged payload is then not sent again.
+    """
+    try:
+        wl = weight_layer(inspector, layer)
+        if wl is None:
+            kind = inspector.layers[layer].type
+            note = f"{layer} ({kind}): no weights, and no conv/linear layer produces its channels"
+            return {"layer": layer, "payload": {}, "weights_layer": "", "selected": {},
+                    "error": "", "note": note, "histogram": None}  # fmt: skip
+        payload, hist, shape = _encoded(inspector, wl, {} if cache is None else cache)
+        note = "" if wl == layer else f"filters of {wl}, which produces the channels of {layer}"
+        if payload["mode"] == "norms":
+            note = (note + "; " if note else "") + (
+                f"{shape[0]} filters of shape {tuple(shape[1:])} are too many to draw: "
+                "one L2 norm per filter; click one to see its kernels"
+            )
+        return {"layer": layer, "payload": payload, "weights_layer": wl, "note": note,
+                "error": "", "histogram": hist}  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - shown in place
+        return {"layer": layer, "payload": {}, "weights_layer": "", "note": "",
+                "error": describe(exc), "histogram": None}  # fmt: skip
+
+
+def selected_filter(inspector, view: FilterGrid, neuron: int) -> dict:
+    """Kernels of filter ``neuron`` when the view only shows norms; else ``{}``."""
+    if view.payload.get("mode") != "norms" or neuron < 0 or not view.weights_layer:
+        return {}
+    w = filter_weights(inspector, view.weights_layer, neuron)
+    return {} if w is None else encode_weights(w, layer=view.weights_layer)
+
+
+def weight_histogram() -> bq.Figure:
+    """An empty bqplot weight histogram (bars of precomputed counts: 40 numbers, not every weight)."""
+    xs, ys = bq.LinearScale(), bq.LinearScale(min=0)
+    bars = bq.Bars(
+        x=np.zeros(1), y=np.zeros(1), scales={"x": xs, "y": ys}, padding=0.05, colors=["#31688e"]
+    )
+    axes = [
+        bq.Axis(scale=xs, label="weight", num_ticks=5),
+        bq.Axis(scale=ys, side="left", label="count", num_ticks=4),
+    ]
+    return bq.Figure(
+        marks=[bars],
+        axes=axes,
+        title="weights",
+        fig_margin={"top": 30, "bottom": 40, "left": 55, "right": 10},
+        layout=W.Layout(height="200px", width="100%"),
+    )
+
+
+def set_histogram(fig: bq.Figure, hist, name: str) -> None:
+    """Show weight counts ``hist = (counts, bin centres)``, or None for "no weights"."""
+    counts, centres = (np.zeros(1), np.zeros(1)) if hist is None else (h.numpy() for h in hist)
+    bars = fig.marks[0]
+    with bars.hold_sync():
+        bars.x, bars.y = centres.astype(np.float64), counts.astype(np.float64)
+    fig.title = f"weights of {name}" if name else "no weights"

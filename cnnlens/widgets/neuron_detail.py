@@ -1,0 +1,109 @@
+"""NeuronDetail: one channel enlarged over its input, its filter, its top-k images (twin: js/neuron_detail.js)."""
+
+from __future__ import annotations
+
+import anywidget
+import ipywidgets as W
+import torch
+import traitlets as t
+
+from ..encode import encode_images, encode_maps, encode_vector, encode_weights
+from .activation_grid import ActivationGrid, bundle, describe
+from .layer_tree import filter_weights, weight_layer
+
+
+class NeuronDetail(anywidget.AnyWidget):
+    """Detail of ``grid.neuron`` in ``grid.layer`` for ``grid.image_index``.
+
+    Examples
+    --------
+    >>> detail = NeuronDetail(by="max", k=4)
+    >>> detail.opacity
+    0.6
+    """
+
+    _esm = bundle("neuron_detail")
+
+    layer = t.Unicode("").tag(sync=True)
+    """str: layer of the payloads below. Default ``""``."""
+    neuron = t.Int(-1).tag(sync=True)
+    """int: channel of the payloads below; -1 = none. Default -1."""
+    image_index = t.Int(0).tag(sync=True)
+    """int: image of the payloads below. Default 0."""
+    channel = t.Dict().tag(sync=True)
+    """dict: ``encode_maps`` payload of the one channel at full resolution. Default ``{}``."""
+    image = t.Dict().tag(sync=True)
+    """dict: ``encode_images`` payload of the input image. Default ``{}``."""
+    kernels = t.Dict().tag(sync=True)
+    """dict: ``encode_weights`` payload of this channel's filter ({} if none). Default ``{}``."""
+    top = t.Dict().tag(sync=True)
+    """dict: top-k images: ``images`` (encode_images), ``indices`` int32 bytes, ``scores`` float32 bytes."""
+    by = t.Enum(("mean", "max"), "mean").tag(sync=True)
+    """str: rank the top-k images by the channel's ``"mean"`` or ``"max"`` activation."""
+    k = t.Int(8).tag(sync=True)
+    """int: number of top images. Default 8."""
+    opacity = t.Float(0.6).tag(sync=True)
+    """float: opacity of the activation overlay on the input image, 0..1. Default 0.6."""
+    grid = t.Instance(ActivationGrid, allow_none=True).tag(sync=True, **W.widget_serialization)
+    """ActivationGrid: selection model followed in JS; top-k clicks set its image_index."""
+    error = t.Unicode("").tag(sync=True)
+    """str: error shown in place. Default ``""``."""
+
+    @t.validate("k")
+    def _valid_k(self, proposal):
+        if not 1 <= proposal["value"] <= 64:
+            raise t.TraitError(f"k must be in 1..64, got {proposal['value']}")
+        return proposal["value"]
+
+    @t.validate("opacity")
+    def _valid_opacity(self, proposal):
+        return min(1.0, max(0.0, float(proposal["value"])))
+
+
+def detail_state(
+    inspector,
+    layer: str,
+    neuron: int,
+    image_index: int,
+    *,
+    k: int = 8,
+    by: str = "mean",
+    with_image: bool = True,
+) -> dict:
+    """Trait values of a NeuronDetail for one selection; errors land in ``error``, not raised.
+
+    ``with_image=False`` leaves the input image out (the view already has it: 150 kB saved
+    on every layer click).
+    """
+    state = {
+        "layer": layer,
+        "neuron": neuron,
+        "image_index": image_index,
+        "channel": {},
+        "kernels": {},
+        "top": {},
+        "error": "",
+    }
+    try:
+        if with_image:
+            state["image"] = encode_images(inspector.images[image_index], size=224)
+        if neuron >= 0:
+            act = inspector.activations(layer, images=image_index)[0]
+            maps = act.reshape(-1) if act.dim() == 1 or act[0].numel() == 1 else act
+            state["channel"] = encode_maps(
+                maps[neuron : neuron + 1], layer=layer, image_index=image_index, max_side=256
+            )
+            wl = weight_layer(inspector, layer)
+            if wl is not None:
+                w = filter_weights(inspector, wl, neuron)
+                state["kernels"] = {} if w is None else encode_weights(w, layer=wl)
+            idx, scores = inspector.top_images(layer, neuron, k=k, by=by)
+            state["top"] = {
+                "images": encode_images(inspector.images[idx], size=48),
+                "indices": idx.to(torch.int32).numpy().tobytes(),
+                "scores": encode_vector(scores),
+                "by": by,
+            }
+    except Exception as exc:  # noqa: BLE001 - shown in place; the rest of the pane keeps working
+        state["error"] = describe(exc)
+    return state

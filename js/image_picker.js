@@ -1,0 +1,71 @@
+// Twin of cnnlens/widgets/image_picker.py: thumbnails of the pane's images; a click sets
+// `image_index` on the referenced ActivationGrid model.
+
+import { decodeImages } from "./lib/decode.js";
+import { paintImage } from "./lib/tiles.js";
+import { Listeners, context2d, h, refModel, showError } from "./lib/dom.js";
+import { ensureStyle } from "./lib/style.js";
+
+const THUMB_CSS = 48;
+
+async function render({ model, el }) {
+  ensureStyle();
+  const L = new Listeners();
+  const grid = await refModel(model, "grid");
+  const note = h("div", { className: "cnnlens-note" });
+  const error = h("div", { className: "cnnlens-error", attrs: { role: "alert" } });
+  const strip = h("div", { className: "cnnlens-thumbs", attrs: { role: "listbox" } });
+  const root = h("div", { className: "cnnlens-view cnnlens-images" }, [note, error, strip]);
+  el.append(root);
+  let current = grid ? grid.get("image_index") : 0;
+
+  function mark() {
+    current = grid ? grid.get("image_index") : current;
+    root.dataset.image = String(current);
+    for (const t of strip.children) t.setAttribute("aria-selected", String(Number(t.dataset.index) === current));
+  }
+
+  function draw() {
+    showError(error, model.get("error"));
+    let imgs = null;
+    try {
+      imgs = decodeImages(model.get("thumbs"));
+    } catch (e) {
+      showError(error, String(e));
+    }
+    const count = model.get("count") ?? (imgs ? imgs.n : 0);
+    const n = imgs ? imgs.n : 0;
+    note.textContent = n < count ? `${count} images (first ${n} shown)` : `${count} images`;
+    const thumbs = [];
+    for (let k = 0; k < n; k++) {
+      const c = h("canvas", { width: imgs.w, height: imgs.h });
+      const z = THUMB_CSS / Math.max(imgs.w, imgs.h);
+      Object.assign(c.style, { width: `${Math.round(imgs.w * z)}px`, height: `${Math.round(imgs.h * z)}px` });
+      paintImage(context2d(c), imgs, k);
+      thumbs.push(h("div", { className: "cnnlens-thumb", title: `image ${k}`,
+        attrs: { role: "option", "data-index": k } }, [c, h("span", { className: "cnnlens-dim", text: String(k) })]));
+    }
+    strip.replaceChildren(...thumbs);
+    root.dataset.count = String(count);
+    root.dataset.rendered = "1";
+    mark();
+  }
+
+  L.dom(strip, "click", (ev) => {
+    const t = ev.target.closest?.(".cnnlens-thumb");
+    if (!t) return;
+    current = Number(t.dataset.index);
+    if (grid) {
+      grid.set("image_index", current);
+      grid.save_changes();
+    } else {
+      mark();
+    }
+  });
+  for (const name of ["thumbs", "count", "error"]) L.model(model, `change:${name}`, draw);
+  if (grid) L.model(grid, "change:image_index", mark);
+  draw();
+  return () => { L.dispose(); root.remove(); };
+}
+
+export default { render };

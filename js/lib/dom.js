@@ -1,0 +1,127 @@
+// Small DOM helpers shared by the views: element creation, listener bookkeeping
+// (so render() can return a cleanup that removes everything), debouncing, and
+// resolving a referenced widget model ("IPY_MODEL_<id>").
+
+/**
+ * Create an element. props: className, text, style (object), attrs (object), any DOM property.
+ * @param {string} tag
+ * @param {Record<string, any>} [props]
+ * @param {(Node|string|null)[]} [children]
+ */
+export function h(tag, props = {}, children = []) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v == null) continue;
+    if (k === "className") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else if (k === "style") Object.assign(el.style, v);
+    else if (k === "attrs") for (const [a, x] of Object.entries(v)) el.setAttribute(a, String(x));
+    else el[k] = v;
+  }
+  for (const c of children) if (c != null) el.append(c);
+  return el;
+}
+
+/** Collects DOM and model listeners; `dispose()` removes all of them. */
+export class Listeners {
+  constructor() {
+    /** @type {(() => void)[]} */
+    this.undo = [];
+  }
+
+  /** addEventListener, remembered. */
+  dom(target, type, fn, opts) {
+    target.addEventListener(type, fn, opts);
+    this.undo.push(() => target.removeEventListener(type, fn, opts));
+  }
+
+  /** model.on("change:x", fn), remembered. */
+  model(model, event, fn) {
+    model.on(event, fn);
+    this.undo.push(() => model.off(event, fn));
+  }
+
+  /** Any other teardown (timers, observers). */
+  add(fn) {
+    this.undo.push(fn);
+  }
+
+  dispose() {
+    for (const fn of this.undo.splice(0).reverse()) fn();
+  }
+}
+
+/**
+ * Trailing-edge debounce with cancel().
+ * @template {(...a: any[]) => void} F
+ * @param {F} fn
+ * @param {number} ms
+ */
+export function debounce(fn, ms) {
+  let timer = null;
+  const d = (...args) => {
+    if (timer !== null) clearTimeout(timer);
+    timer = setTimeout(() => { timer = null; fn(...args); }, ms);
+  };
+  d.cancel = () => { if (timer !== null) clearTimeout(timer); timer = null; };
+  return d;
+}
+
+/**
+ * The model a widget-reference trait points to (Instance(Widget) + widget_serialization
+ * arrives as "IPY_MODEL_<id>"); the model itself if the trait already holds one.
+ * @param {any} model
+ * @param {string} name
+ */
+export async function refModel(model, name) {
+  const v = model.get(name);
+  if (!v) return null;
+  if (typeof v === "object" && typeof v.get === "function") return v;
+  if (typeof v === "string" && v.startsWith("IPY_MODEL_")) {
+    return await model.widget_manager.get_model(v.slice("IPY_MODEL_".length));
+  }
+  return null;
+}
+
+/** Show an error text in place (the .cnnlens-error area), hidden when empty. */
+export function showError(box, text) {
+  box.textContent = text || "";
+  box.hidden = !text;
+  box.style.display = text ? "" : "none";
+}
+
+/** Compact numbers for labels: 3 significant digits. */
+export function fmt(x) {
+  if (!Number.isFinite(x)) return String(x);
+  if (x === 0) return "0";
+  const a = Math.abs(x);
+  if (a >= 1e4 || a < 1e-3) return x.toExponential(2);
+  return Number(x.toPrecision(3)).toString();
+}
+
+/** 1234567 -> "1.2M" for parameter counts. */
+export function fmtCount(n) {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(n);
+}
+
+/** A <select> with options; value preselected. */
+export function select(options, value, className) {
+  const s = h("select", { className });
+  for (const o of options) {
+    const [v, label] = Array.isArray(o) ? o : [o, o];
+    s.append(h("option", { value: v, text: label }));
+  }
+  s.value = value;
+  return s;
+}
+
+/** Canvas 2D context or null (no canvas support, e.g. happy-dom). */
+export function context2d(canvas) {
+  try {
+    return canvas.getContext ? canvas.getContext("2d") : null;
+  } catch {
+    return null;
+  }
+}

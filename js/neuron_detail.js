@@ -1,0 +1,174 @@
+// Twin of cnnlens/widgets/neuron_detail.py: the selected channel enlarged over the input
+// image (opacity control), its value range, its filter and its top-k images.
+// It follows the referenced ActivationGrid model in JS; until the kernel's full-resolution
+// payload arrives (or with no kernel at all) it draws the channel from the grid's tiles.
+
+import { decodeImages, decodeMaps, decodeWeights, floats, ints, rangeOf, valueAt } from "./lib/decode.js";
+import { lut } from "./lib/colormap.js";
+import { channelOf, currentPayload } from "./lib/frames.js";
+import { filterLayout, paintFilters } from "./lib/filters.js";
+import { layout, paintImage, paintTiles, sizeCanvas } from "./lib/tiles.js";
+import { Listeners, context2d, debounce, fmt, h, refModel, select, showError } from "./lib/dom.js";
+import { ensureStyle } from "./lib/style.js";
+
+const STAGE = 224;  // CSS px of the longer side of the enlarged channel
+const SLIDER_MS = 150;
+
+/** Whether the detail model's payloads describe the grid's current selection. */
+export function isCurrent(model, grid) {
+  return model.get("layer") === grid.get("layer") && model.get("neuron") === grid.get("neuron") &&
+    model.get("image_index") === grid.get("image_index");
+}
+
+/** The channel to enlarge: own full-resolution payload if current, else the grid's tile. */
+export function channelSource(model, grid) {
+  const n = grid.get("neuron");
+  if (n < 0) return null;
+  if (isCurrent(model, grid) && model.get("channel")?.data) {
+    return { dec: decodeMaps(model.get("channel")), source: "live" };
+  }
+  const p = currentPayload(grid);
+  const one = p && p.data ? channelOf(decodeMaps(p), n) : null;
+  return one ? { dec: one, source: "grid" } : null;
+}
+
+async function render({ model, el }) {
+  ensureStyle();
+  const L = new Listeners();
+  // Standalone (no grid reference), the detail's own layer/neuron/image_index stand in.
+  const grid = (await refModel(model, "grid")) ?? model;
+  const head = h("div", { className: "cnnlens-toolbar" });
+  const range = h("div", { className: "cnnlens-note" });
+  const error = h("div", { className: "cnnlens-error", attrs: { role: "alert" } });
+  const base = h("canvas", { className: "cnnlens-detail-image" });
+  const overlay = h("canvas", { className: "cnnlens-detail-channel" });
+  const stage = h("div", { className: "cnnlens-detail-stage" }, [base, overlay]);
+  const slider = h("input", { type: "range", min: 0, max: 1, step: 0.05, value: model.get("opacity"), title: "overlay opacity" });
+  const bySel = select([["mean", "top by mean"], ["max", "top by max"]], model.get("by"));
+  const filt = h("canvas", { className: "cnnlens-detail-filter" });
+  const filtBox = h("div", {}, [h("div", { className: "cnnlens-dim", text: "filter" }), filt]);
+  const top = h("div", { className: "cnnlens-thumbs cnnlens-top" });
+  const root = h("div", { className: "cnnlens-view cnnlens-detail", attrs: { "data-rendered": "0" } }, [
+    head, range, error, stage,
+    h("div", { className: "cnnlens-row" }, [h("span", { className: "cnnlens-dim", text: "overlay" }), slider]),
+    filtBox, h("div", { className: "cnnlens-row" }, [bySel]), top,
+  ]);
+  el.append(root);
+
+  function drawStage(src) {
+    const img = isCurrent(model, grid) || model.get("image_index") === grid.get("image_index")
+      ? decodeImages(model.get("image")) : null;
+    const vector = !src || src.dec.kind === "vector";
+    const [ih, iw] = img ? [img.h, img.w] : src && !vector ? [src.dec.h, src.dec.w] : [0, 0];
+    const z = ih && iw ? STAGE / Math.max(ih, iw) : 1;
+    const css = { width: `${Math.round(iw * z)}px`, height: `${Math.round(ih * z)}px` };
+    stage.style.height = css.height;
+    stage.style.width = css.width;
+    base.hidden = !img;
+    if (img) {
+      base.width = img.w;
+      base.height = img.h;
+      Object.assign(base.style, css);
+      paintImage(context2d(base), img, 0);
+    }
+    overlay.hidden = vector;
+    if (!vector) {
+      const d = src.dec;
+      const lay = layout(1, d.h, d.w, { gap: 0, zoom: 1, cssWidth: d.w });
+      sizeCanvas(overlay, lay);
+      Object.assign(overlay.style, css);  // stretched over the image: the map's receptive grid
+      overlay.style.opacity = img ? String(model.get("opacity")) : "1";
+      paintTiles(context2d(overlay), d, Int32Array.of(0), lay, lut(grid.get("colormap")), [null]);
+    }
+  }
+
+  function drawTop() {
+    const t = isCurrent(model, grid) ? model.get("top") : null;
+    const imgs = t && t.images ? decodeImages(t.images) : null;
+    const idx = t ? ints(t.indices) : new Int32Array(0);
+    const scores = t ? floats(t.scores) : new Float32Array(0);
+    const items = [];
+    for (let k = 0; imgs && k < imgs.n; k++) {
+      const c = h("canvas", { width: imgs.w, height: imgs.h });
+      const z = 48 / Math.max(imgs.w, imgs.h);
+      Object.assign(c.style, { width: `${Math.round(imgs.w * z)}px`, height: `${Math.round(imgs.h * z)}px` });
+      paintImage(context2d(c), imgs, k);
+      items.push(h("div", { className: "cnnlens-thumb", title: `image ${idx[k]} · ${t.by} ${fmt(scores[k])}`,
+        attrs: { "data-index": idx[k], "aria-selected": String(idx[k] === grid.get("image_index")) } },
+      [c, h("span", { className: "cnnlens-dim", text: fmt(scores[k]) })]));
+    }
+    top.replaceChildren(...items);
+    top.dataset.count = String(items.length);
+  }
+
+  function drawFilter() {
+    const k = isCurrent(model, grid) ? model.get("kernels") : null;
+    const w = k && k.shape ? decodeWeights(k) : null;
+    filtBox.hidden = !w;
+    if (w) {
+      const lay = filterLayout(w, 200, 96);
+      sizeCanvas(filt, lay);
+      paintFilters(context2d(filt), w, lay);
+    }
+  }
+
+  function draw() {
+    const n = grid.get("neuron");
+    const layer = grid.get("layer");
+    Object.assign(root.dataset, { neuron: String(n), layer, image: String(grid.get("image_index")) });
+    const current = isCurrent(model, grid);
+    showError(error, current ? model.get("error") : "");
+    let src = null;
+    try {
+      src = channelSource(model, grid);
+    } catch (e) {
+      showError(error, String(e));
+    }
+    root.dataset.source = src ? src.source : "none";
+    if (n < 0) {
+      head.textContent = `${layer}: click a channel to inspect it`;
+      range.textContent = "";
+    } else {
+      head.textContent = `${layer} · neuron ${n} · image ${grid.get("image_index")}`;
+      if (src) {
+        const [lo, hi] = rangeOf(src.dec, 0);
+        range.textContent = src.dec.kind === "vector"
+          ? `value ${fmt(valueAt(src.dec, 0, src.dec.data[0]))}`
+          : `range [${fmt(lo)}, ${fmt(hi)}] · ${src.dec.h}×${src.dec.w}${src.source === "grid" ? " (from the grid tile)" : ""}`;
+      } else {
+        range.textContent = "computing…";
+      }
+    }
+    drawStage(n >= 0 ? src : null);
+    drawFilter();
+    drawTop();
+    root.dataset.rendered = current || n < 0 ? "1" : "0";
+  }
+
+  const saveOpacity = debounce(() => model.save_changes(), SLIDER_MS);
+  L.dom(slider, "input", () => {
+    overlay.style.opacity = slider.value;
+    model.set("opacity", Number(slider.value));
+    saveOpacity();
+  });
+  L.dom(bySel, "change", () => { model.set("by", bySel.value); model.save_changes(); });
+  L.dom(top, "click", (ev) => {
+    const t = ev.target.closest?.(".cnnlens-thumb");
+    if (!t) return;
+    grid.set("image_index", Number(t.dataset.index));
+    grid.save_changes();
+  });
+  for (const name of ["layer", "neuron", "image_index", "channel", "image", "kernels", "top", "error"]) {
+    L.model(model, `change:${name}`, draw);
+  }
+  L.model(model, "change:opacity", () => { slider.value = model.get("opacity"); overlay.style.opacity = String(model.get("opacity")); });
+  L.model(model, "change:by", () => { bySel.value = model.get("by"); });
+  for (const name of ["layer", "neuron", "image_index", "payload", "frames", "colormap"]) {
+    L.model(grid, `change:${name}`, draw);
+  }
+  L.add(() => saveOpacity.cancel());
+  draw();
+  return () => { L.dispose(); root.remove(); };
+}
+
+export default { render };
