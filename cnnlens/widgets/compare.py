@@ -1,0 +1,261 @@
+"""Compare: two models layer by layer (heatmap + two linked Lens panes + spectrum).
+
+The one place where the Compare views are linked in Python (``observe(..., names=[...])``):
+everything that needs computation (a metric's matrix, a pair's spectrum, a pane's
+activations) is wired here. Links that must survive a static export run in the
+browser (``compare_link.py`` / ``js/compare_link.js``).
+"""
+from __future__ import annotations
+
+import difflib
+import html
+
+import ipywidgets as W
+import numpy as np
+
+from .activation_grid import describe
+from .compare_job import METRICS, MatrixJob
+from .compare_link import CompareLink
+from .heatmap import SimilarityHeatmap
+from .lens import Lens
+from .spectrum import Spectrum
+
+__all__ = ["METRICS", "Compare"]
+
+OPTIONS = ("reduce", "batch_size", "device", "autostart", "precompute", "lens_options")
+
+
+class Compare(MatrixJob, W.VBox):
+    """Compare two CNNs layer by layer on the same data.
+
+    Examples
+    --------
+    >>> import torch, cnnlens as cl
+    >>> a = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten())
+    >>> b = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3), torch.nn.ReLU(), torch.nn.Flatten())
+    >>> cmp = cl.Compare(a, b, torch.rand(32, 3, 8, 8), metric="linear_cka")
+    >>> cmp.wait()                      # the matrix fills in a background thread
+    True
+    >>> cmp.matrix.shape                # (layers of A, layers of B), NaN where undefined
+    (1, 1)
+    >>> cmp.metric = "svcca"            # switch: no new forward pass
+
+    Parameters
+    ----------
+    model_a, model_b : nn.Module
+        The two networks (rows: layers of A, columns: layers of B).
+    data : Tensor, PIL images, paths or Dataset
+        Inputs streamed once through both models; also the panes' image set.
+    metric : str
+        One of ``METRICS``: svcca, pwcca, linear_cka, debiased_cka, rbf_cka.
+    layers_a, layers_b : selector, optional
+        Layers to compare (name, module, list or predicate; default conv/linear leaves).
+    reduce : str, optional
+        How conv activations become 2-D (see :func:`cnnlens.similarity.similarity_matrix`).
+    batch_size : int
+        Batch size of the similarity pass and of the panes. Default 64.
+    device : str or torch.device, optional
+        Where the similarity pass runs.
+    autostart : bool
+        Start the background job at once. Default True (else call :meth:`run`).
+    precompute : bool or "auto"
+        After the matrix, precompute every pair's spectrum and every metric's matrix so
+        the views also switch without a kernel (export). "auto": up to 400 cells.
+    lens_options : dict, optional
+        Extra keyword arguments for both :class:`cnnlens.Lens` panes.
+    """
+
+    def __init__(self, model_a, model_b, data, metric="svcca", layers_a=None, layers_b=None,
+                 **options):
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            valid = ("metric", "layers_a", "layers_b") + OPTIONS
+            hints = [f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, valid, 1))
+                     else repr(u) for u in unknown]
+            raise TypeError(f"Compare() got unknown keyword argument(s) {', '.join(hints)}; "
+                            f"valid options: {', '.join(valid)}")
+        self._check_metric(metric)
+        self._models, self._data = (model_a, model_b), data
+        self._engine_opts = {k: options[k] for k in ("reduce", "batch_size", "device") if k in options}
+        self._precompute = options.get("precompute", "auto")
+        self._init_job()
+
+        lens_opts = dict(options.get("lens_options") or {})
+        if "batch_size" in options:
+            lens_opts.setdefault("batch_size", options["batch_size"])
+        panes, names, errors = [], [], []
+        for side, model, layers in (("A", model_a, layers_a), ("B", model_b, layers_b)):
+            lens, pane, err = self._make_lens(side, model, data, lens_opts)
+            panes.append((lens, pane))
+            errors.append(err)
+            names.append(self._layer_names(lens, layers, side))
+        (self.lens_a, pane_a), (self.lens_b, pane_b) = panes
+        self.panes = (pane_a, pane_b)
+
+        self.heatmap = SimilarityHeatmap(*names, metric=metric,
+                                         reasons=self._placeholder_reasons(names, errors))
+        self.spectrum = Spectrum()
+        self.picker = W.Dropdown(options=[(label, key) for key, label in METRICS.items()],
+                                 value=metric, description="metric", layout=W.Layout(width="220px"))
+        self.progress = W.IntProgress(value=0, min=0, max=1, description="",
+                                      layout=W.Layout(width="220px"))
+        self.button = W.Button(description="Run", icon="play", layout=W.Layout(width="110px"))
+        figure = self.heatmap.figure()
+        self.link = CompareLink(heatmap=self.heatmap, heatmap_figure=figure, curve=self.spectrum.curve,
+                                baseline=self.spectrum.baseline, spectrum=self.spectrum,
+                                picker=self.picker, metric=metric, metrics=list(METRICS),
+                                grid_a=self.lens_a.grid if self.lens_a else None,
+                                grid_b=self.lens_b.grid if self.lens_b else None,
+                                error="; ".join(e for e in errors if e))
+        super().__init__(children=[
+            W.HBox([self.picker, self.progress, self.button, self.link]),
+            W.HBox([figure, self.spectrum]),
+            W.HBox([pane_a, pane_b], layout=W.Layout(flex_flow="row wrap")),
+        ])
+        self.add_class("cnnlens-compare")
+
+        # Python-side links (computation); the JS-side ones live in compare_link.js.
+        self.heatmap.observe(self._on_selected, names=["selected"])
+        self.picker.observe(self._on_metric, names=["value"])
+        self.button.on_click(lambda _: self.cancel() if self.running else self.run())
+        if options.get("autostart", True):
+            self.run()
+
+    # -- construction helpers ----------------------------------------------------------
+    @staticmethod
+    def _check_metric(metric):
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+
+    @staticmethod
+    def _make_lens(side, model, data, opts):
+        """A Lens pane, or an in-place error box when the model cannot run on the data."""
+        title = W.HTML(f"<b>model {side}</b> · {html.escape(type(model).__name__)}")
+        # Side by side when there is room, stacked otherwise: a Lens is ~950 px wide and
+        # two squeezed into one row would overlap (and swallow each other's clicks).
+        layout = W.Layout(flex="1 1 600px", min_width="0", overflow="auto")
+        try:
+            lens = Lens(model, data, **opts)
+            return lens, W.VBox([title, lens], layout=layout), ""
+        except TypeError as exc:  # bad lens_options: the caller's mistake, not the model's
+            if "unknown keyword" in str(exc):
+                raise
+            err = f"model {side}: {describe(exc)}"
+        except Exception as exc:  # noqa: BLE001 - failing forward, NaN layer, bad input: show it
+            err = f"model {side}: {describe(exc)}"
+        box = W.HTML(f"<pre>{html.escape(err)}</pre>")
+        box.add_class("cnnlens-error")
+        return None, W.VBox([title, box], layout=layout), err
+
+    @staticmethod
+    def _layer_names(lens, layers, side):
+        if lens is None:
+            return [f"({side} failed)"]
+        tree = lens.inspector.layers
+        names = [x.name for x in tree.select(layers) if x.shape is not None]
+        if not names:
+            raise ValueError(f"layers_{side.lower()}={layers!r} selects no layer with an output")
+        return names
+
+    @staticmethod
+    def _placeholder_reasons(names, errors):
+        err = "; ".join(e for e in errors if e)
+        if not err:
+            return {}
+        return {(i, j): err for i in range(len(names[0])) for j in range(len(names[1]))}
+
+    # -- public API --------------------------------------------------------------------
+    @property
+    def metric(self) -> str:
+        """The metric shown; setting it switches the matrix from cached statistics."""
+        return self.picker.value
+
+    @metric.setter
+    def metric(self, value):
+        self._check_metric(value)
+        self.picker.value = value
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """(La, Lb) float64 values of the current metric, NaN where undefined (or pending)."""
+        with self._lock:
+            if self._result is not None and self._complete:
+                return np.array(self._result.matrix(self.metric), dtype=np.float64)
+            return np.array(self.heatmap.color, dtype=np.float64)
+
+    @property
+    def result(self):
+        """The :class:`cnnlens.similarity.MatrixResult` (None before the pass has produced one)."""
+        return self._result
+
+    @property
+    def pair(self):
+        """Selected heatmap cell (i, j) or None; set it to select (same as a click)."""
+        return self.heatmap.pair
+
+    @pair.setter
+    def pair(self, value):
+        self.heatmap.selected = None if value is None else [list(value)]
+
+    @property
+    def error(self) -> str:
+        """The error shown in the widget ("" when none)."""
+        return self.link.error
+
+    def to_html(self, path, **kwargs):
+        """Write an offline page of this comparison; see :func:`cnnlens.export.export_compare`."""
+        from ..export import export_compare
+
+        return export_compare(self, path, **kwargs)
+
+    def close(self):
+        if hasattr(self, "_cancel"):  # __del__ may close a half-built instance
+            self.cancel()
+        super().close()
+
+    # -- Python-side links -------------------------------------------------------------
+    def _on_selected(self, change=None):
+        pair = self.heatmap.pair
+        if pair is None:
+            return
+        i, j = pair
+        name_a, name_b = self.heatmap.layers_a[i], self.heatmap.layers_b[j]
+        try:
+            for lens, name in ((self.lens_a, name_a), (self.lens_b, name_b)):
+                if lens is not None and lens.layer != name:
+                    lens.layer = name
+            self._show_spectrum(i, j, name_a, name_b)
+        except Exception as exc:  # noqa: BLE001 - keep the widget usable; say what went wrong
+            self.link.error = f"pair {name_a} x {name_b}: {describe(exc)}"
+
+    def _show_spectrum(self, i, j, name_a, name_b):
+        title = f"{name_a} × {name_b}"
+        with self._lock:
+            result = self._result if self._complete else None
+            if result is None:
+                self.spectrum.clear(title=f"{title}: matrix not ready")
+                return
+            reason = result.reason("svcca", i, j)  # the spectrum is the pair's SVCCA one
+            try:
+                rho, base = result.spectrum(i, j), result.baseline(i, j)
+            except Exception as exc:  # noqa: BLE001 - undefined pair: its title says why
+                self.spectrum.show([], [], pair=(i, j), title=f"{title}: {reason or describe(exc)}")
+                return
+        if len(rho) == 0:  # undefined pair: say why instead of drawing nothing silently
+            title = f"{title}: {reason or 'no spectrum'}"
+        self.spectrum.show(rho, base, pair=(i, j), title=title)
+
+    def _on_metric(self, change):
+        metric = change["new"]
+        self.link.metric = metric
+        try:
+            with self._lock:
+                if self._result is not None and self._complete:
+                    self._paint(self._result)
+                elif self._filled is not None:  # mid-pass: the cells done so far, new metric
+                    self._paint(*self._filled)
+                else:  # nothing computed yet (or a cancelled forward pass): all pending
+                    shape = self.heatmap.color.shape
+                    self.heatmap.set_matrix(np.full(shape, np.nan), {}, metric)
+        except Exception as exc:  # noqa: BLE001 - shown in place
+            self.link.error = f"metric {metric}: {describe(exc)}"

@@ -1,0 +1,205 @@
+"""The background job of ``cl.Compare``: fill the matrix progressively off the kernel thread.
+
+A mixin so that ``compare.py`` keeps the layout and the Python-side links. Widget trait
+updates from this thread are safe with ipykernel >= 6 / ipywidgets 8 (comm messages go
+through the kernel's IOPub thread; ``tests/test_compare_widget.py`` checks it against a
+real kernel). Every touch of the result and of the views holds ``self._lock``.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from .. import similarity as sim
+from .activation_grid import describe
+from .compare_link import pack_matrices, pack_spectra
+
+__all__ = ["METRICS", "MatrixJob"]
+
+METRICS = {"svcca": "SVCCA", "pwcca": "PWCCA", "linear_cka": "linear CKA",
+           "debiased_cka": "debiased CKA", "rbf_cka": "RBF CKA"}
+PRECOMPUTE_AUTO_PAIRS = 400  # "auto": spectra/matrices for export only up to this many cells
+PAINT_EVERY_S = 0.2          # progressive repaint throttle (each paint is one comm message)
+
+
+class MatrixJob:
+    """Run / cancel / wait for the similarity pass of a Compare.
+
+    Expects on ``self``: ``_models``, ``_data``, ``_engine_opts``, ``_precompute``,
+    ``lens_a``, ``lens_b``, ``heatmap``, ``link``, ``progress``, ``button``, ``metric``
+    and ``_on_selected``; :meth:`_init_job` sets the job's own state.
+    """
+
+    def _init_job(self):
+        self._lock = threading.RLock()  # result + views are touched by the job and by observers
+        self._thread, self._cancel, self._token = None, threading.Event(), object()
+        self._result, self._job_error, self._complete = None, None, False
+        self._filled = None  # (in-flight result, cells done) while the pass fills the matrix
+
+    @property
+    def running(self) -> bool:
+        """True while the background job runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def run(self) -> None:
+        """(Re)start the background pass that fills the matrix."""
+        if self.running:
+            raise RuntimeError("Compare job already running; call cancel() and wait() first")
+        if self.lens_a is None or self.lens_b is None:
+            self._set_status("error", error=self.link.error)
+            return
+        self._cancel, self._token = threading.Event(), object()
+        with self._lock:
+            self._job_error, self._complete, self._filled = None, False, None
+            # a rerun starts from pending cells, and no stale offline data for JS to show
+            shape = (len(self.heatmap.layers_a), len(self.heatmap.layers_b))
+            self.heatmap.set_matrix(np.full(shape, np.nan), {}, self.metric)
+            with self.link.hold_sync():
+                self.link.spectra, self.link.baselines, self.link.spectra_shape = b"", b"", []
+                self.link.matrices, self.link.matrix_metrics, self.link.matrix_reasons = b"", [], {}
+        self._set_status("running", error="")
+        self.button.description, self.button.icon = "Cancel", "stop"
+        self._thread = threading.Thread(target=self._job, args=(self._token,),
+                                        name="cnnlens-compare", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Ask the background job to stop (it stops at its next batch or pair)."""
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends. True: matrix complete; False: cancelled or timed out.
+
+        Raises
+        ------
+        RuntimeError
+            The job failed (the cause is chained); the widget shows it too.
+        """
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return False
+        if self._job_error is not None:
+            raise RuntimeError(f"Compare job failed: {describe(self._job_error)}") from self._job_error
+        return self._complete
+
+    # -- background job ----------------------------------------------------------------
+    def _job(self, token):
+        last = [0.0]
+
+        def progress(info):
+            if token is not self._token:
+                return
+            self._set_progress(info.get("stage", ""), info.get("done", 0), info.get("total", 0))
+            result = info.get("result")
+            now = time.monotonic()
+            if result is not None and info.get("stage") == "pairs":
+                self._filled = (result, info.get("done"))  # for a metric switch mid-pass
+                if now - last[0] > PAINT_EVERY_S or info.get("done") == info.get("total"):
+                    last[0] = now
+                    self._paint(result, done=info.get("done"))
+
+        try:
+            result = sim.similarity_matrix(
+                *self._models, self._data, layers_a=self.heatmap.layers_a,
+                layers_b=self.heatmap.layers_b, metrics=(self.metric,), progress=progress,
+                cancel=self._cancel, **self._engine_opts)
+            with self._lock:
+                self._result, self._complete = result, True
+                self._paint(result)
+            self._set_status("running")  # publishes complete=True before the extras
+            self._after_matrix(token, result)
+            self._set_status("done")
+            self._on_selected()  # a cell clicked while the matrix was filling
+        except sim.Cancelled:
+            self._set_status("cancelled")
+        except Exception as exc:  # noqa: BLE001 - shown in place; wait() re-raises it
+            self._job_error = exc
+            self._set_status("error", error=describe(exc))
+        finally:
+            if token is self._token:
+                self.button.description, self.button.icon = "Run", "play"
+
+    def _after_matrix(self, token, result):
+        """Spectra of every pair + every metric's matrix, for kernel-less views (export)."""
+        la, lb = len(self.heatmap.layers_a), len(self.heatmap.layers_b)
+        want = self._precompute
+        if want is False or (want == "auto" and la * lb > PRECOMPUTE_AUTO_PAIRS):
+            return
+        spectra, baselines, last = {}, {}, 0.0
+        for n, (i, j) in enumerate(np.ndindex(la, lb)):
+            if self._cancel.is_set():
+                raise sim.Cancelled("cancelled while precomputing spectra")
+            if time.monotonic() - last > PAINT_EVERY_S:  # two comm messages per update
+                last = time.monotonic()
+                self._set_progress("spectra", n, la * lb)
+            with self._lock:
+                try:
+                    spectra[i, j] = result.spectrum(i, j)
+                    baselines[i, j] = result.baseline(i, j)
+                except Exception:  # noqa: BLE001, S112 - undefined pair: no spectrum, its cell says why
+                    continue
+        self._set_progress("spectra", la * lb, la * lb)
+        with self._lock:
+            mats = {m: result.matrix(m) for m in METRICS}
+            reasons = {m: self._reasons(result, m, mats[m]) for m in METRICS}
+        s_buf, shape = pack_spectra(spectra, la, lb)
+        b_buf, _ = pack_spectra(baselines, la, lb, k_max=shape[2])
+        m_buf, order = pack_matrices(mats)
+        if token is not self._token:
+            return
+        with self.link.hold_sync():
+            self.link.spectra, self.link.baselines, self.link.spectra_shape = s_buf, b_buf, shape
+            self.link.matrices, self.link.matrix_metrics = m_buf, order
+            self.link.matrix_reasons = {m: {f"{i},{j}": r for (i, j), r in rs.items()}
+                                        for m, rs in reasons.items()}
+
+    @staticmethod
+    def _reasons(result, metric, matrix):
+        out = {}
+        for i, j in zip(*np.nonzero(~np.isfinite(matrix))):
+            r = result.reason(metric, int(i), int(j))
+            if r:
+                out[int(i), int(j)] = r
+        return out
+
+    def _paint(self, result, done=None):
+        """Show the current metric; with ``done``, only the first ``done`` cells are final.
+
+        The engine fills its cells row-major and reports how many are done; reading
+        exactly those keeps the fill progressive (``result.matrix`` would compute every
+        cell at once, the pass being complete by then). Cells of another metric, after a
+        switch during the pass, are computed here from the same statistics.
+        """
+        la, lb = len(self.heatmap.layers_a), len(self.heatmap.layers_b)
+        metric = self.metric
+        with self._lock:
+            m, reasons = np.full((la, lb), np.nan), {}
+            for flat in range(la * lb if done is None else min(int(done), la * lb)):
+                i, j = divmod(flat, lb)
+                r = result.result(metric, i, j)
+                m[i, j] = r.score
+                if not np.isfinite(r.score):
+                    reasons[i, j] = r.reason or "undefined"
+            self.heatmap.set_matrix(m, reasons, metric)
+
+    def _set_progress(self, stage, done, total):
+        with self.progress.hold_sync(), self.link.hold_sync():
+            self.progress.max = max(int(total), 1)
+            self.progress.value = min(int(done), self.progress.max)
+            self.progress.description = stage
+            self.link.stage, self.link.progress_done, self.link.progress_total = stage, done, total
+
+    def _set_status(self, status, error=None):
+        with self.link.hold_sync():
+            self.link.status = status
+            self.link.complete = self._complete
+            if error is not None:
+                self.link.error = error
+            if status != "running":
+                self.link.stage = ""
+                self.progress.description = status
+        self.progress.bar_style = {"done": "success", "error": "danger",
+                                   "cancelled": "warning"}.get(status, "")

@@ -1,0 +1,206 @@
+"""Similarity heatmap: a bqplot ``GridHeatMap`` whose click selection reaches Python.
+
+No JS twin of its own (bqplot draws it); the JS that hatches undefined cells,
+writes cell tooltips and highlights rows/columns lives in ``js/compare_link.js``.
+
+>>> import numpy as np
+>>> from cnnlens.widgets.heatmap import SimilarityHeatmap
+>>> hm = SimilarityHeatmap(["conv1", "fc"], ["conv1", "conv2", "fc"], np.eye(2, 3))
+>>> hm.set_state({"selected": [[1, 2]]})     # what a click in the browser sends
+>>> hm.pair
+(1, 2)
+>>> hm.tooltip_text(1, 2)
+'A: fc\\nB: fc\\nsvcca = 0.000'
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from bqplot import Axis as BqAxis
+from bqplot import ColorAxis, ColorScale, Figure, GridHeatMap, OrdinalScale
+from bqplot.traits import array_dimension_bounds, array_from_json, array_serialization
+from traitlets import Dict, Unicode
+from traittypes import Array
+
+__all__ = ["SimilarityHeatmap", "cell_text", "pairs_from_json", "pairs_to_json"]
+
+#: fill of a cell that has no value yet (the job is still running); undefined
+#: cells (a reason is known) get a hatch pattern from compare_link.js instead.
+PENDING_FILL = "#e8e8e8"
+
+
+def _as_pairs(value) -> np.ndarray | None:
+    """Coerce a selection to an int32 array of shape (k, 2), or None for no selection."""
+    if value is None:
+        return None
+    arr = np.asarray(value)
+    if arr.dtype == object:  # a ragged or JSON-ish nested list: rebuild row by row
+        arr = np.array([list(map(int, row)) for row in value], dtype=np.int64)
+    if arr.size == 0:
+        return None
+    if arr.ndim == 1 and arr.size == 2:  # a single (i, j)
+        arr = arr.reshape(1, 2)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"heatmap selection must be pairs [[row, column], ...], got shape {arr.shape}")
+    return arr.astype(np.int32)
+
+
+def pairs_from_json(value, obj=None) -> np.ndarray | None:
+    """Deserialize ``selected`` as sent by the browser.
+
+    bqplot's own ``array_from_json`` turns the nested JSON list ``[[i, j]]`` that
+    a click produces into an object array, and ``array_to_json`` then raises
+    ``Unsupported dtype object``, so no Python observer ever fires with
+    ipywidgets 8 (https://github.com/bqplot/bqplot/issues/1632).
+    """
+    if isinstance(value, dict):  # binary form, e.g. echoed back from Python's own array
+        value = array_from_json(value, obj)
+    return _as_pairs(value)
+
+
+def pairs_to_json(value, obj=None):
+    """Serialize ``selected`` as int32 binary (bqplot's JS has no int64 decoder)."""
+    pairs = _as_pairs(value)
+    return None if pairs is None else array_serialization["to_json"](pairs, obj)
+
+
+def cell_text(row: str, column: str, metric: str, value: float, reason: str | None) -> str:
+    """Tooltip of one cell; mirrored by ``cellTitle`` in ``js/compare_link.js`` (keep in sync)."""
+    head = f"A: {row}\nB: {column}\n"
+    if value is not None and math.isfinite(value):
+        return head + f"{metric} = {value:.3f}"
+    if reason:
+        return head + f"{metric} undefined: {reason}"
+    return head + f"{metric}: pending"
+
+
+class SimilarityHeatmap(GridHeatMap):
+    """Layer-by-layer similarity of two models, rows = layers of A, columns = layers of B.
+
+    Parameters
+    ----------
+    layers_a, layers_b : list of str
+        Layer names (row and column labels; also used by the tooltips).
+    matrix : array (len(layers_a), len(layers_b)), optional
+        Values in [0, 1]; NaN marks a cell that is pending or undefined.
+    metric : str
+        Name shown in tooltips and as the figure's title.
+    reasons : dict, optional
+        ``{(i, j): reason}`` for undefined cells.
+    scheme : str
+        bqplot colour scheme of the 0..1 scale.
+
+    Examples
+    --------
+    >>> hm = SimilarityHeatmap(["a"], ["b", "c"], [[0.2, float("nan")]],
+    ...                        reasons={(0, 1): "layer c is constant"})
+    >>> print(hm.tooltip_text(0, 1))
+    A: a
+    B: c
+    svcca undefined: layer c is constant
+    """
+
+    selected = Array(None, allow_none=True).tag(
+        sync=True, from_json=pairs_from_json, to_json=pairs_to_json
+    ).valid(lambda trait, value: _as_pairs(value))
+    """(k, 2) int32 array or None: selected cells as [row, column]. Default None."""
+
+    # bqplot squeezes ``color``, which turns a 1 x n matrix into a vector that its
+    # JS then cannot draw; keep the matrix 2-D.
+    color = Array(None, allow_none=True).tag(
+        sync=True, scaled=True, rtype="Color", atype="bqplot.ColorAxis", **array_serialization
+    ).valid(array_dimension_bounds(2, 2))
+    """(La, Lb) float array: similarity values, NaN where pending/undefined."""
+
+    reasons = Dict().tag(sync=True)
+    """dict "i,j" -> str: why an undefined (NaN) cell has no value. Default {}."""
+
+    metric = Unicode("svcca").tag(sync=True)
+    """str: name of the metric the matrix shows (tooltips, title). Default "svcca"."""
+
+    def __init__(self, layers_a, layers_b, matrix=None, *, metric="svcca", reasons=None,
+                 scheme="viridis", **kwargs):
+        layers_a, layers_b = [str(n) for n in layers_a], [str(n) for n in layers_b]
+        if matrix is None:
+            matrix = np.full((len(layers_a), len(layers_b)), np.nan)
+        matrix = np.asarray(matrix, dtype=np.float64)
+        self._check_shape(matrix, layers_a, layers_b)
+        scales = {
+            "row": OrdinalScale(reverse=True),
+            "column": OrdinalScale(),
+            "color": ColorScale(min=0.0, max=1.0, scheme=scheme),
+        }
+        kwargs.setdefault("interactions", {"click": "select"})
+        kwargs.setdefault("selected_style", {"stroke": "red", "stroke-width": "3px"})
+        kwargs.setdefault("stroke", "white")
+        kwargs.setdefault("null_color", PENDING_FILL)
+        super().__init__(color=matrix, row=np.array(layers_a), column=np.array(layers_b),
+                         scales=scales, metric=metric, reasons=self._pack(reasons), **kwargs)
+
+    @staticmethod
+    def _check_shape(matrix, layers_a, layers_b):
+        if matrix.shape != (len(layers_a), len(layers_b)):
+            raise ValueError(f"matrix shape {matrix.shape} does not match "
+                             f"{len(layers_a)} layers of A x {len(layers_b)} layers of B")
+
+    @staticmethod
+    def _pack(reasons) -> dict:
+        return {f"{i},{j}": str(r) for (i, j), r in (reasons or {}).items() if r}
+
+    @property
+    def layers_a(self) -> list[str]:
+        """Row labels (layers of model A)."""
+        return [str(n) for n in self.row]
+
+    @property
+    def layers_b(self) -> list[str]:
+        """Column labels (layers of model B)."""
+        return [str(n) for n in self.column]
+
+    @property
+    def pair(self) -> tuple[int, int] | None:
+        """The most recently selected cell as (row, column), or None."""
+        if self.selected is None or len(self.selected) == 0:
+            return None
+        i, j = self.selected[-1]
+        return int(i), int(j)
+
+    def set_matrix(self, matrix, reasons=None, metric=None) -> None:
+        """Replace the values (and reasons / metric) in one message to the front end."""
+        matrix = np.asarray(matrix, dtype=np.float64)
+        self._check_shape(matrix, self.layers_a, self.layers_b)
+        with self.hold_sync():
+            if metric is not None:
+                self.metric = metric
+            self.reasons = self._pack(reasons)
+            self.color = matrix
+
+    def reason(self, i: int, j: int) -> str | None:
+        """Why cell (i, j) is undefined, or None."""
+        return self.reasons.get(f"{i},{j}")
+
+    def tooltip_text(self, i: int, j: int) -> str:
+        """The tooltip the browser shows for cell (i, j) (same text as the JS)."""
+        value = float(self.color[i, j])
+        return cell_text(self.layers_a[i], self.layers_b[j], self.metric, value, self.reason(i, j))
+
+    def figure(self, **kwargs) -> Figure:
+        """A bqplot Figure with layer axes and a 0..1 colour legend (class ``cnnlens-heatmap``)."""
+        longest = max((len(n) for n in self.layers_a), default=4)
+        axes = [
+            BqAxis(scale=self.scales["row"], side="left", label="model A",
+                   tick_style={"font-size": "10px"}),
+            BqAxis(scale=self.scales["column"], side="bottom", label="model B",
+                   tick_rotate=-45, tick_style={"font-size": "10px"}),
+            ColorAxis(scale=self.scales["color"], side="right"),
+        ]
+        kwargs.setdefault("fig_margin", {"top": 40, "bottom": 80, "right": 70,
+                                         "left": min(40 + 6 * longest, 200)})
+        kwargs.setdefault("layout", {"width": "460px", "height": "420px"})
+        kwargs.setdefault("title", self.metric)
+        fig = Figure(marks=[self], axes=axes, padding_x=0.0, padding_y=0.0, **kwargs)
+        fig.add_class("cnnlens-heatmap")
+        # the title names the metric (the colour legend has no room for a label)
+        self.observe(lambda change: setattr(fig, "title", change["new"]), names=["metric"])
+        return fig

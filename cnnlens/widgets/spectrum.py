@@ -1,0 +1,104 @@
+"""Canonical-correlation spectrum of one layer pair, with a random-data baseline.
+
+No JS twin of its own (two bqplot ``Lines``); ``js/compare_link.js`` redraws it
+from precomputed spectra when a heatmap cell is clicked, also without a kernel.
+
+>>> import numpy as np
+>>> from cnnlens.widgets.spectrum import Spectrum
+>>> sp = Spectrum()
+>>> sp.show([0.99, 0.8, 0.3], baseline=[0.4, 0.2, 0.1], pair=(0, 2), title="conv1 x fc")
+>>> sp.curve.y.tolist()
+[0.99, 0.8, 0.3]
+"""
+from __future__ import annotations
+
+import numpy as np
+from bqplot import Axis, Figure, LinearScale, Lines
+from traitlets import List
+
+__all__ = ["Spectrum"]
+
+
+def _vector(values) -> np.ndarray:
+    arr = np.asarray([] if values is None else values, dtype=np.float64).ravel()
+    return arr[np.isfinite(arr)]
+
+
+def _draw(mark: Lines, y: np.ndarray) -> None:
+    """Each line gets its own x = 1..len(y); an empty one is hidden behind a valid point,
+    because bqplot's JS draws NaN-only data with broken SVG attributes (console errors)."""
+    with mark.hold_sync():
+        if len(y):
+            mark.x, mark.y, mark.visible = np.arange(1.0, len(y) + 1), y, True
+        else:
+            mark.x, mark.y, mark.visible = np.ones(1), np.zeros(1), False
+
+
+def index_ticks(n: int, most: int = 8) -> np.ndarray:
+    """At most ``most`` integer ticks from 1 to n (the axis counts correlations).
+
+    Mirror of ``indexTicks`` in js/compare_link.js.
+    """
+    n = max(int(n), 1)
+    return np.unique(np.round(np.linspace(1, n, min(n, most)))).astype(np.float64)
+
+
+class Spectrum(Figure):
+    """Sorted canonical correlations (solid) and a random-data baseline (dashed).
+
+    The figure carries the CSS class ``cnnlens-spectrum``; ``pair`` says which
+    heatmap cell it shows (the browser mirrors it as ``data-pair``).
+
+    Examples
+    --------
+    >>> sp = Spectrum()
+    >>> sp.show([0.9, 0.5], baseline=[0.3, 0.1], pair=(1, 1))
+    >>> sp.pair
+    [1, 1]
+    """
+
+    pair = List([]).tag(sync=True)
+    """[i, j] of the heatmap cell drawn, [] when none. Default []."""
+
+    def __init__(self, **kwargs):
+        x = LinearScale()
+        y = LinearScale(min=0.0, max=1.05)
+        self.curve = Lines(x=[1.0], y=[0.0], visible=False, scales={"x": x, "y": y}, colors=["#1f77b4"],
+                           stroke_width=2, labels=["pair"], display_legend=True, marker="circle",
+                           marker_size=12)
+        self.baseline = Lines(x=[1.0], y=[0.0], visible=False, scales={"x": x, "y": y}, colors=["#888888"],
+                              line_style="dashed", labels=["random baseline"],
+                              display_legend=True)
+        # integer tick_values (set on show); never num_ticks: with bqplot 0.13 it makes the
+        # axis format ".undefinedg" (a throw) once a one-point domain grows
+        axes = [Axis(scale=x, label="index (sorted)", tick_values=index_ticks(1)),
+                Axis(scale=y, side="left", label="canonical correlation",
+                     tick_format=".1f")]
+        kwargs.setdefault("layout", {"width": "380px", "height": "300px"})
+        kwargs.setdefault("fig_margin", {"top": 40, "bottom": 45, "left": 55, "right": 15})
+        kwargs.setdefault("legend_location", "bottom-left")  # spectra fall to the right
+        kwargs.setdefault("title", "click a heatmap cell")
+        super().__init__(marks=[self.curve, self.baseline], axes=axes, **kwargs)
+        self.add_class("cnnlens-spectrum")
+
+    def show(self, rho, baseline=None, *, pair=None, title=None) -> None:
+        """Draw one pair's spectrum (``rho``, descending) and its baseline in one update."""
+        rho, base = _vector(rho), _vector(baseline)
+        with self.hold_sync():
+            _draw(self.curve, rho)
+            _draw(self.baseline, base)
+            self.axes[0].tick_values = index_ticks(max(len(rho), len(base)))
+            self.pair = [] if pair is None else [int(pair[0]), int(pair[1])]
+            if title is not None:
+                self.title = title
+
+    def clear(self, title="click a heatmap cell") -> None:
+        """Show nothing (no pair selected, or the pair is undefined)."""
+        self.show([], [], pair=None, title=title)
+
+    @property
+    def rho(self) -> np.ndarray:
+        """The canonical correlations drawn now (without padding)."""
+        if not self.curve.visible:
+            return np.zeros(0)
+        return np.asarray(self.curve.y, dtype=np.float64)

@@ -1,0 +1,277 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FakeModel, manager, sleep } from "./helpers.js";
+import widget, {
+  HATCH_ID, PENDING_FILL, cellTitle, decorateCells, drawHighlights, ensureHatch, highlightBox,
+  indexTicks, lastPair, lineState, matrixRows, modelId, spectrumFor,
+} from "../compare_link.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/** Backbone-style set(key, value) and set({key: value, ...}) (change events after all keys). */
+class Model extends FakeModel {
+  set(k, v) {
+    const obj = typeof k === "object" ? k : { [k]: v };
+    Object.assign(this.state, obj);
+    this.pending = { ...(this.pending || {}), ...obj };
+    for (const key of Object.keys(obj)) {
+      for (const fn of [...(this.handlers.get(`change:${key}`) || [])]) fn();
+    }
+  }
+}
+
+/** What bqplot's GridHeatMap draws: g.heatmaprow (translated) > rect.heatmapcell with d3 data. */
+function drawCells(root, colors, cell = 10) {
+  root.querySelector(".cnnlens-heatmap")?.remove();
+  const fig = document.createElement("div");
+  fig.className = "cnnlens-heatmap";
+  const svg = document.createElementNS(SVG, "svg");
+  const g = document.createElementNS(SVG, "g");
+  colors.forEach((row, i) => {
+    const rg = document.createElementNS(SVG, "g");
+    rg.setAttribute("class", "heatmaprow");
+    rg.setAttribute("transform", `translate(0, ${i * cell})`);
+    row.forEach((color, j) => {
+      const r = document.createElementNS(SVG, "rect");
+      r.setAttribute("class", "heatmapcell");
+      for (const [k, v] of Object.entries({ x: j * cell, y: 0, width: cell, height: cell })) r.setAttribute(k, v);
+      r.style.fill = "rgb(1, 2, 3)";
+      r.__data__ = { rowNum: i, columnNum: j, color };
+      rg.appendChild(r);
+    });
+    g.appendChild(rg);
+  });
+  svg.appendChild(g);
+  fig.appendChild(svg);
+  root.appendChild(fig);
+  return Array.from(root.querySelectorAll("rect.heatmapcell"));
+}
+
+test("modelId and lastPair read references and every form of bqplot's `selected`", () => {
+  assert.equal(modelId("IPY_MODEL_abc"), "abc");
+  assert.equal(modelId("abc"), null);
+  assert.equal(modelId(null), null);
+  assert.equal(lastPair(null), null);
+  assert.equal(lastPair([]), null);
+  assert.deepEqual(lastPair([[1, 2]]), [1, 2]);                       // a click
+  assert.deepEqual(lastPair([[0, 0], [3, 4]]), [3, 4]);                // ctrl-click: last wins
+  assert.deepEqual(lastPair([Int32Array.of(2, 5)]), [2, 5]);           // deserialized from Python
+  assert.deepEqual(lastPair(Int32Array.of(1, 1, 7, 8)), [7, 8]);      // flat typed array
+  assert.equal(lastPair([["a", "b"]]), null);
+});
+
+test("cellTitle mirrors heatmap.cell_text: value, undefined with reason, pending", () => {
+  assert.equal(cellTitle("conv1", "fc", "svcca", 0.8349, null), "A: conv1\nB: fc\nsvcca = 0.835");
+  assert.equal(cellTitle("a", "b", "pwcca", NaN, "layer b is constant"),
+    "A: a\nB: b\npwcca undefined: layer b is constant");
+  assert.equal(cellTitle("a", "b", "svcca", NaN, null), "A: a\nB: b\nsvcca: pending");
+});
+
+test("spectrumFor slices the NaN-padded (La, Lb, K) buffer; lineState draws or hides a line", () => {
+  const [la, lb, k] = [2, 3, 4];
+  const spectra = new Float32Array(la * lb * k).fill(NaN);
+  const base = new Float32Array(la * lb * k).fill(NaN);
+  spectra.set([0.9, 0.5, 0.25], (1 * lb + 2) * k);
+  base.set([0.3, 0.1], (1 * lb + 2) * k);
+  const s = spectrumFor(spectra, base, [la, lb, k], 1, 2);
+  assert.deepEqual(Array.from(s.rho), [0.8999999761581421, 0.5, 0.25]);
+  assert.equal(s.base.length, 2);
+  assert.equal(spectrumFor(spectra, base, [la, lb, k], 0, 0).rho.length, 0);   // undefined pair
+  assert.equal(spectrumFor(spectra, base, [la, lb, k], 2, 0), null);          // out of range
+  assert.equal(spectrumFor(new Float32Array(0), null, [], 0, 0), null);        // nothing precomputed
+  const line = lineState(s.rho);
+  assert.deepEqual(Array.from(line.x), [1, 2, 3]);
+  assert.equal(line.visible, true);
+  assert.deepEqual(lineState(s.base).x.length, 2);
+  const empty = lineState(new Float32Array(0));
+  assert.deepEqual([Array.from(empty.x), Array.from(empty.y), empty.visible], [[1], [0], false]);
+});
+
+test("indexTicks: at most 8 integer ticks from 1 to n (mirror of spectrum.index_ticks)", () => {
+  assert.deepEqual(Array.from(indexTicks(1)), [1]);
+  assert.deepEqual(Array.from(indexTicks(4)), [1, 2, 3, 4]);
+  assert.deepEqual(Array.from(indexTicks(64)), [1, 10, 19, 28, 37, 46, 55, 64]);
+  assert.deepEqual(Array.from(indexTicks(0)), [1]);
+});
+
+test("matrixRows picks one metric's slab of the stacked matrices", () => {
+  const m = Float32Array.from([0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15]);  // 2 metrics x (2, 3)
+  const rows = matrixRows(m, ["svcca", "linear_cka"], [2, 3], "linear_cka");
+  assert.deepEqual(rows.map((r) => Array.from(r)), [[10, 11, 12], [13, 14, 15]]);
+  assert.equal(matrixRows(m, ["svcca"], [2, 3], "pwcca"), null);
+});
+
+test("decorateCells: titles on every cell, hatch where undefined, pending fill; idempotent", () => {
+  const root = document.createElement("div");
+  const cells = drawCells(root, [[0.5, NaN], [NaN, 1]]);
+  const info = { rows: ["a0", "a1"], columns: ["b0", "b1"], metric: "svcca", reasons: { "0,1": "b1 is constant" } };
+  assert.ok(decorateCells(cells, info) > 0);
+  assert.equal(cells[0].querySelector("title").textContent, "A: a0\nB: b0\nsvcca = 0.500");
+  assert.equal(cells[1].querySelector("title").textContent, "A: a0\nB: b1\nsvcca undefined: b1 is constant");
+  assert.equal(cells[1].getAttribute("data-state"), "undefined");
+  assert.match(cells[1].style.fill, new RegExp(HATCH_ID));
+  assert.equal(cells[2].getAttribute("data-state"), "pending");
+  assert.ok(cells[2].style.fill.replace(/\s/g, "") === PENDING_FILL || cells[2].style.fill.includes("232"));
+  assert.equal(cells[0].style.fill, "rgb(1, 2, 3)");                  // a value keeps bqplot's colour
+  assert.equal(decorateCells(cells, info), 0, "second pass writes nothing (no observer loop)");
+  cells[1].style.fill = "rgb(0, 0, 0)";                                  // bqplot restyles on click
+  assert.equal(decorateCells(cells, info), 1);
+  assert.match(cells[1].style.fill, new RegExp(HATCH_ID));
+});
+
+test("highlightBox / drawHighlights outline a row and a column", () => {
+  const root = document.createElement("div");
+  const cells = drawCells(root, [[1, 1, 1], [1, 1, 1]]);
+  assert.deepEqual(highlightBox(cells, "row", 1), { x: 0, y: 10, width: 30, height: 10 });
+  assert.deepEqual(highlightBox(cells, "column", 2), { x: 20, y: 0, width: 10, height: 20 });
+  assert.equal(highlightBox(cells, "row", 5), null);
+  drawHighlights(cells, 1, 2);
+  const row = root.querySelector("rect.cnnlens-hl-row");
+  assert.equal(row.getAttribute("y"), "10");
+  assert.equal(root.querySelector("rect.cnnlens-hl-column").getAttribute("x"), "20");
+  drawHighlights(cells, -1, 2);
+  assert.equal(root.querySelector("rect.cnnlens-hl-row"), null);
+  assert.equal(root.querySelectorAll("rect.cnnlens-hl-column").length, 1);
+});
+
+test("ensureHatch adds one pattern per document", () => {
+  ensureHatch(document);
+  ensureHatch(document);
+  assert.equal(document.querySelectorAll(`#${HATCH_ID}`).length, 1);
+});
+
+/** A compare root with the link, heatmap cells and a spectrum wrapper, plus fake models. */
+async function setup({ live = false, precomputed = true } = {}) {
+  const rows = ["conv1", "fc"], cols = ["c1", "c2", "out"];
+  const hm = new Model({ row: rows, column: cols, selected: null, metric: "svcca", reasons: { "1,2": "why" } });
+  const ga = new Model({ layer: "conv1" }), gb = new Model({ layer: "c1" });
+  const curve = new Model({ x: null, y: null }), baseline = new Model({ x: null, y: null });
+  const spec = new Model({ title: "", pair: [] }), picker = new Model({ index: 0 });
+  if (live) for (const m of [hm, ga, gb, curve, baseline, spec]) { m.comm = {}; m.comm_live = true; }
+  const hmFig = new Model({ title: "svcca" });
+  const models = { hm, ga, gb, curve, baseline, spec, picker, hmFig };
+  const [la, lb, k] = [2, 3, 3];
+  const spectra = new Float32Array(la * lb * k).fill(NaN);
+  spectra.set([0.9, 0.4], (0 * lb + 2) * k);
+  const mats = Float32Array.from([0.1, 0.2, 0.3, 0.4, 0.5, NaN, 0.9, 0.8, 0.7, 0.6, 0.5, NaN]);
+  const link = new Model({
+    heatmap: "IPY_MODEL_hm", grid_a: "IPY_MODEL_ga", grid_b: "IPY_MODEL_gb", curve: "IPY_MODEL_curve",
+    baseline: "IPY_MODEL_baseline", spectrum: "IPY_MODEL_spec", picker: "IPY_MODEL_picker", heatmap_figure: "IPY_MODEL_hmFig",
+    metric: "svcca", metrics: ["svcca", "pwcca", "linear_cka"], spectra: precomputed ? new DataView(spectra.buffer) : null, baselines: null,
+    spectra_shape: precomputed ? [la, lb, k] : [], matrices: new DataView(mats.buffer),
+    matrix_metrics: ["svcca", "linear_cka"], matrix_reasons: { linear_cka: { "1,2": "cka why" } },
+    progress_done: 0, progress_total: 6, stage: "pairs", status: "running", complete: false, error: "",
+  }, manager(models));
+  const root = document.createElement("div");
+  root.className = "cnnlens-compare";
+  document.body.appendChild(root);
+  const el = document.createElement("div");
+  root.appendChild(el);
+  const specEl = document.createElement("div");
+  specEl.className = "cnnlens-spectrum";
+  root.appendChild(specEl);
+  const cells = drawCells(root, [[0.1, 0.2, 0.3], [0.4, 0.5, NaN]]);
+  const cleanup = await widget.render({ model: link, el });
+  return { ...models, link, root, el, specEl, cells, cleanup };
+}
+
+test("render: heatmap click -> both grids' layer, spectrum from precomputed data, data-* attributes", async () => {
+  const t = await setup();
+  t.hm.set("selected", [[0, 2]]);                                      // what bqplot's click sets
+  await sleep(0);
+  assert.equal(t.el.getAttribute("data-pair"), "0,2");
+  assert.equal(t.ga.get("layer"), "conv1");
+  assert.equal(t.gb.get("layer"), "out");
+  assert.equal(t.gb.saved.length, 0, "no kernel: no save_changes (it would throw)");
+  assert.deepEqual(Array.from(t.curve.get("y")), [0.8999999761581421, 0.4000000059604645]);
+  assert.deepEqual(Array.from(t.curve.get("x")), [1, 2]);
+  assert.equal(t.curve.get("visible"), true);
+  assert.equal(t.baseline.get("visible"), false, "no baseline precomputed: hidden");
+  assert.equal(t.specEl.getAttribute("data-pair"), "0,2");
+  assert.equal(t.spec.get("title"), "conv1 × out");
+  assert.equal(t.el.getAttribute("data-highlight-col"), "2");
+  await sleep(0);
+  assert.equal(t.root.querySelector("rect.cnnlens-hl-column").getAttribute("x"), "20");
+  assert.equal(t.cells[5].getAttribute("data-state"), "undefined");
+  assert.match(t.cells[5].querySelector("title").textContent, /svcca undefined: why/);
+  assert.equal(t.el.getAttribute("data-progress"), "0/6");
+  assert.equal(t.el.getAttribute("data-rendered"), "0");
+  t.link.set({ progress_done: 6, status: "done", complete: true });
+  await sleep(0);
+  assert.equal(t.el.getAttribute("data-progress"), "6/6");
+  assert.equal(t.el.getAttribute("data-rendered"), "1");
+  t.cleanup();
+  t.root.remove();
+});
+
+test("render: live kernel -> grids are saved, heatmap colours are left to Python", async () => {
+  const t = await setup({ live: true });
+  t.hm.set("selected", [Int32Array.of(1, 0)]);
+  await sleep(0);
+  assert.equal(t.ga.get("layer"), "fc");
+  assert.deepEqual(t.ga.saved, [{ layer: "fc" }]);
+  assert.equal(t.gb.saved.length, 0, "unchanged layer is not re-sent");
+  t.picker.set("index", 2);
+  assert.equal(t.el.getAttribute("data-metric"), "linear_cka");
+  assert.equal(t.hm.get("color"), undefined, "live: the kernel repaints the matrix");
+  t.cleanup();
+  t.root.remove();
+});
+
+test("render: offline metric switch repaints from the precomputed matrices", async () => {
+  const t = await setup();
+  t.picker.set("index", 2);
+  assert.equal(t.el.getAttribute("data-metric"), "linear_cka");
+  assert.deepEqual(t.hm.get("color").map((r) => Array.from(r).map((v) => Math.round(v * 10))),
+    [[9, 8, 7], [6, 5, NaN]]);
+  assert.deepEqual(t.hm.get("reasons"), { "1,2": "cka why" });
+  assert.equal(t.hm.get("metric"), "linear_cka");
+  assert.equal(t.hmFig.get("title"), "linear_cka");
+  t.cleanup();
+  t.root.remove();
+});
+
+test("render: pane layer -> row/column highlight; errors in place; cleanup removes listeners", async () => {
+  const t = await setup({ precomputed: false });
+  t.ga.set("layer", "fc");
+  t.gb.set("layer", "c2");
+  assert.equal(t.el.getAttribute("data-highlight-row"), "1");
+  assert.equal(t.el.getAttribute("data-highlight-col"), "1");
+  await sleep(0);
+  assert.equal(t.root.querySelector("rect.cnnlens-hl-row").getAttribute("y"), "10");
+  t.hm.set("selected", [[1, 1]]);
+  await sleep(0);
+  assert.equal(t.curve.get("y"), null, "nothing precomputed: the kernel draws the spectrum");
+  t.link.set({ spectra: new DataView(new Float32Array(18).fill(NaN).buffer), spectra_shape: [2, 3, 3] });
+  t.hm.set("selected", [[1, 2]]);                                     // an undefined pair
+  await sleep(0);
+  assert.equal(t.curve.get("visible"), false);
+  assert.equal(t.spec.get("title"), "fc × out: why");
+  t.link.set("error", "model B: ForwardError: boom");
+  const err = t.el.querySelector(".cnnlens-error");
+  assert.equal(err.textContent, "model B: ForwardError: boom");
+  assert.notEqual(err.style.display, "none");
+  const before = [t.hm, t.ga, t.gb, t.picker, t.link].map((m) => m.listenerCount());
+  assert.ok(before.every((n) => n > 0));
+  t.cleanup();
+  assert.deepEqual([t.hm, t.ga, t.gb, t.picker, t.link].map((m) => m.listenerCount()), [0, 0, 0, 0, 0]);
+  t.root.remove();
+});
+
+test("render: a throw while following a click never reaches bqplot's click handler", async () => {
+  const t = await setup();
+  t.curve.set = () => { throw new Error("invalid format: .undefinedg"); };  // a bqplot redraw bug
+  const logged = [];
+  const orig = console.error;
+  console.error = (...a) => logged.push(a.join(" "));
+  try {
+    assert.doesNotThrow(() => t.hm.set("selected", [[0, 2]]));  // bqplot would touch() next
+    await sleep(0);
+  } finally {
+    console.error = orig;
+  }
+  assert.equal(t.gb.get("layer"), "out", "the panes followed before the failing redraw");
+  assert.match(logged.join("\n"), /undefinedg/);
+  t.cleanup();
+  t.root.remove();
+});
