@@ -106,7 +106,7 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         idx = idx[rng.permutation(len(idx))]
-        k = int(round(len(idx) * fraction))
+        k = round(len(idx) * fraction)
         test.append(idx[:k])
         train.append(idx[k:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))

@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from .digits import SIZE, Digits, upsample
 from .strokes import skeleton
@@ -78,20 +78,18 @@ def _font(index: int, size: int):
 def _font_glyph(digit: int, rng: np.random.Generator, realism: float) -> Image.Image:
     """A typeset digit, white on black, on a HIRES canvas (not yet cropped)."""
     fi = int(rng.integers(len(font_names())))
+    # Pens are thicker than most typefaces: outline the glyph by a random width.
+    grow = int(rng.integers(0, 1 + round(1 * realism)))
     img = Image.new("L", (HIRES, HIRES), 0)
-    draw = ImageDraw.Draw(img)
-    draw.text((HIRES / 2, HIRES / 2), str(digit), fill=255, font=_font(fi, 48), anchor="mm")
-    # Pens are thicker than most typefaces: thicken by a random amount.
-    grow = int(rng.integers(0, 1 + round(4 * realism)))
-    if grow:
-        img = img.filter(ImageFilter.MaxFilter(2 * grow + 1))
+    ImageDraw.Draw(img).text((HIRES / 2, HIRES / 2), str(digit), fill=255, font=_font(fi, 44),
+                             anchor="mm", stroke_width=grow, stroke_fill=255)
     return img
 
 
 def _stroke_glyph(digit: int, rng: np.random.Generator, realism: float) -> Image.Image:
     """A pen-drawn digit, white on black, on a HIRES canvas."""
     strokes = skeleton(digit, rng, wobble=0.06 * realism)
-    width = float(rng.uniform(5.0, 5.0 + 7.0 * realism)) if realism > 0 else 6.0
+    width = float(rng.uniform(4.0, 4.0 + 4.0 * realism)) if realism > 0 else 6.0
     img = Image.new("L", (HIRES, HIRES), 0)
     draw = ImageDraw.Draw(img)
     r = width / 2
@@ -106,7 +104,7 @@ def _stroke_glyph(digit: int, rng: np.random.Generator, realism: float) -> Image
 
 def _pose(img: Image.Image, rng: np.random.Generator, realism: float) -> Image.Image:
     """Rotate/shear, crop to the ink, fit into the SCAN box with jittered size and offset."""
-    angle = float(rng.uniform(-15, 15)) * realism
+    angle = float(rng.uniform(-10, 10)) * realism
     shear = float(rng.uniform(-0.3, 0.3)) * realism
     c = HIRES / 2
     a, s = math.radians(angle), shear
@@ -123,19 +121,45 @@ def _pose(img: Image.Image, rng: np.random.Generator, realism: float) -> Image.I
     glyph = img.crop(box)
     w, h = glyph.size
     # The real scans are size-normalised: tall digits fill most of the 32 px height.
-    height = SCAN * float(rng.uniform(1.0 - 0.25 * realism, 1.0)) * (0.85 if realism == 0 else 1)
-    aspect = float(np.exp(rng.uniform(-0.25, 0.25) * realism))
-    scale = height / h
-    nw = max(1, min(SCAN, round(w * scale * aspect)))
-    nh = max(1, min(SCAN, round(h * scale)))
+    height = SCAN * float(rng.uniform(1.0 - 0.15 * realism, 1.0)) * (0.85 if realism == 0 else 1)
+    nh = max(1, min(SCAN, round(height)))
+    nw = w * nh / h
+    if realism > 0:
+        # The real writers drew tall, narrow digits (width about half the height):
+        # squeeze wide glyphs towards that, leave narrow ones (a "1") alone.
+        nw = min(nw, nh * float(rng.uniform(0.7 - 0.25 * realism, 0.75)))
+    nw = max(1, min(SCAN * 7 // 8, round(nw)))
     glyph = glyph.resize((nw, nh), Image.BILINEAR)
     out = Image.new("L", (SCAN, SCAN), 0)
-    dx = (SCAN - nw) / 2 + rng.uniform(-3, 3) * realism
+    dx = (SCAN - nw) / 2 + rng.uniform(-2, 2) * realism
     dy = (SCAN - nh) / 2 + rng.uniform(-2, 2) * realism
-    dx = int(round(min(max(dx, 0), SCAN - nw)))
-    dy = int(round(min(max(dy, 0), SCAN - nh)))
+    dx = round(min(max(dx, 0), SCAN - nw))
+    dy = round(min(max(dy, 0), SCAN - nh))
     out.paste(glyph, (dx, dy))
     return out
+
+
+ELASTIC = 2.0
+_GRID = np.mgrid[0:SCAN, 0:SCAN].astype(np.float64)
+"""Typical displacement, in 32x32 pixels, of the elastic bend at ``realism=1``."""
+
+
+@functools.lru_cache(maxsize=1)
+def _upsampler() -> np.ndarray:
+    """(SCAN, 4) matrix that smoothly interpolates 4 coarse values to SCAN pixels."""
+    from scipy.ndimage import zoom
+
+    return np.stack([zoom(e, SCAN / 4, order=3, mode="nearest") for e in np.eye(4)], axis=1)
+
+
+def _elastic(bitmap: np.ndarray, rng: np.random.Generator, alpha: float) -> np.ndarray:
+    """Bend the 32x32 glyph by a smooth random field of about ``alpha`` pixels."""
+    from scipy.ndimage import map_coordinates
+
+    up = _upsampler()
+    coarse = rng.normal(0.0, alpha, (2, 4, 4))  # random shifts on a 4x4 grid ...
+    field = up @ coarse @ up.T  # ... interpolated (separably) to every pixel
+    return map_coordinates(bitmap, _GRID + field, order=1, mode="constant")
 
 
 def _scan(bitmap: np.ndarray, rng: np.random.Generator, realism: float) -> np.ndarray:
@@ -145,12 +169,13 @@ def _scan(bitmap: np.ndarray, rng: np.random.Generator, realism: float) -> np.nd
         counts = binary.reshape(8, 4, 8, 4).sum(axis=(1, 3))
     else:  # the "clean" path: anti-aliased reduction, no binarisation
         counts = bitmap.reshape(8, 4, 8, 4).mean(axis=(1, 3)) * 16.0
-    if rng.random() < 0.3 * realism:  # mild optical blur
-        k = np.array([0.25, 0.5, 0.25], dtype=np.float32)
-        counts = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 0, counts)
-        counts = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 1, counts)
+    if rng.random() < 0.15 * realism:  # mild optical blur, peak ink kept
+        p = np.pad(counts, 1)
+        counts = (2 * p[1:-1] + p[:-2] + p[2:]) / 4
+        counts = (2 * counts[:, 1:-1] + counts[:, :-2] + counts[:, 2:]) / 4
         counts *= 16.0 / max(float(counts.max()), 1e-6)
-    counts = counts + rng.normal(0.0, 0.8 * realism, counts.shape)
+    if rng.random() < 0.5 * realism:  # sensor noise on the ink only: the scans' background is 0
+        counts = counts + rng.normal(0.0, 1.0, counts.shape) * (counts > 0)
     return np.clip(counts, 0.0, 16.0)
 
 
@@ -161,6 +186,8 @@ def render(digit: int, rng: np.random.Generator, realism: float = 1.0) -> np.nda
     use_strokes = rng.random() < 0.6 * realism
     glyph = (_stroke_glyph if use_strokes else _font_glyph)(digit, rng, realism)
     bitmap = np.asarray(_pose(glyph, rng, realism), dtype=np.float32) / 255.0
+    if realism > 0:
+        bitmap = _elastic(bitmap, rng, alpha=ELASTIC * realism)
     return _scan(bitmap, rng, realism).astype(np.float32)
 
 
