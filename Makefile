@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 # The torch/torchvision pair known to work together (a local copy on the reference machine).
 TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
 JS_SOURCES := $(shell find js -name '*.js' -not -path 'js/node_modules/*' -not -path 'js/tests/*') js/package.json js/build.mjs
-BUNDLE := cnnlens/static/activation_grid.js
+BUNDLE := cnnlens/static/activation_grid.js cnnlens/static/vendor/html-manager/embed-amd.js
 NOTEBOOK ?= notebooks/01_quickstart.ipynb
 
 .PHONY: help setup demo test test-py test-js test-ui bench lint chromium clean
@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 js/node_modules/.package-lock.json: js/package.json js/package-lock.json
 	cd js && npm ci --no-audit --no-fund --loglevel=error
 
-$(BUNDLE): $(JS_SOURCES) js/node_modules/.package-lock.json
+$(BUNDLE) &: $(JS_SOURCES) js/node_modules/.package-lock.json
 	cd js && npm run --silent build
 
 setup: $(VENV)/.installed $(BUNDLE) ## create .venv, install the package with its extras, build the JS

@@ -1,5 +1,5 @@
 // One build command: every top-level js/*.js is an anywidget entry -> cnnlens/static/<name>.js,
-// then the offline-export loader is vendored into cnnlens/static/vendor/ (see cnnlens/export.py):
+// then the offline-export loader is vendored into cnnlens/static/vendor/ (see cnnlens/export/page.py):
 // users of the exported pages never fetch it at run time.
 import { build } from "esbuild";
 import { cpSync, mkdirSync, readdirSync, rmSync } from "node:fs";

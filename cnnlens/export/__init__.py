@@ -1,0 +1,165 @@
+"""Teaching export: a page that renders cnnlens views from saved state, offline, with no kernel.
+
+>>> from cnnlens.export import export_lens
+>>> report = export_lens(lens, "lesson.html", layers=["conv1", "layer1"], images=[0, 1, 2])
+>>> print(report)                                            # doctest: +SKIP
+wrote lesson.html (1.3 MB) + lesson_files/ (5.2 MB of shared assets)
+
+What is written, for a page ``lesson.html``:
+
+``lesson.html``
+    The page, with the widget state embedded as JSON (binary tiles base64). Every activation
+    grid frame of the exported layers x images is precomputed as uint8 tiles (the grid's
+    ``frames``), so switching among them needs no kernel; links between views live in
+    JavaScript and keep working. Its footer states the size of the embedded state.
+``lesson_files/``
+    One sibling folder of assets (see :mod:`cnnlens.export.page`): the widget manager and
+    ``require.js`` (vendored at build time) and the AMD bundles of anywidget/bqplot/bqscales
+    from the installed wheels. Nothing is fetched from the network. Copy both to a course
+    site (Jupyter Book / MyST: put them under ``_static/`` and link or ``<iframe>`` the page).
+
+A notebook saved with widget state renders offline with the same loader::
+
+    python -m cnnlens.export notebook.ipynb notebook.html             # state saved by Lab
+    python -m cnnlens.export notebook.ipynb notebook.html --execute   # run it first
+"""
+from __future__ import annotations
+
+import warnings
+
+from .page import DEFAULT_MAX_BYTES, ExportBudgetError, ExportReport, budget_error, export_widgets
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "ExportBudgetError",
+    "ExportReport",
+    "export_compare",
+    "export_lens",
+    "export_notebook",
+    "export_widgets",
+    "lens_frames",
+]
+
+
+def export_notebook(notebook, path, **kwargs) -> ExportReport:
+    """See :func:`cnnlens.export.notebook.export_notebook`."""
+    from .notebook import export_notebook as _export
+
+    return _export(notebook, path, **kwargs)
+
+
+def _layer_names(lens, layers) -> list[str]:
+    offered = list(lens.grid.layers)
+    if layers is None:
+        return offered
+    names = [layers] if isinstance(layers, str) else list(layers)
+    unknown = [n for n in names if n not in offered]
+    if unknown:
+        raise KeyError(f"cannot export layer(s) {unknown}: not shown by this Lens; "
+                       f"its layers are {offered}")
+    return names
+
+
+def _image_indices(lens, images) -> list[int]:
+    n = len(lens.images)
+    idx = [lens.image_index] if images is None else (
+        [images] if isinstance(images, int) else list(images))
+    bad = [i for i in idx if not (isinstance(i, int) and 0 <= i < n)]
+    if bad:
+        raise IndexError(f"cannot export image(s) {bad}: the Lens has {n} images (0..{n - 1})")
+    return list(dict.fromkeys(idx))
+
+
+def lens_frames(lens, layers=None, images=None, *, max_bytes=None, base_bytes=0) -> dict:
+    """``{"layer|image": payload}`` for one Lens pane, encoded as its live grid encodes them.
+
+    With ``max_bytes``, the page size is estimated after the first image (frames of one
+    image x all layers) and :class:`ExportBudgetError` is raised before computing the rest.
+    """
+    from ..encode import encode_maps
+
+    names, idx = _layer_names(lens, layers), _image_indices(lens, images)
+    frames = {}
+    for n, i in enumerate(idx):
+        acts = lens.inspector.activations(names, images=i)  # one forward for all layers
+        for name in names:
+            frames[f"{name}|{i}"] = encode_maps(acts[name][0], layer=name, image_index=i,
+                                                sort=lens.grid.sort)
+        if n == 0 and max_bytes is not None:
+            first = sum(len(v) for p in frames.values() for v in p.values()
+                        if isinstance(v, bytes))
+            estimate = base_bytes + first * len(idx) * 4 // 3
+            if estimate > max_bytes:
+                raise budget_error(estimate, max_bytes, {lens.grid: frames},
+                                   per=f"per image, x{len(idx)} images")
+    return frames
+
+
+def export_lens(lens, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX_BYTES,
+                title="cnnlens Lens") -> ExportReport:
+    """Write a Lens as an offline page (``lens.to_html``).
+
+    Parameters
+    ----------
+    lens : cnnlens.Lens
+    path : str or Path
+        The page; assets go to ``<stem>_files/`` beside it.
+    layers : list of str, optional
+        Layers a student can switch among (default: every layer the Lens offers).
+    images : int or list of int, optional
+        Images a student can switch among (default: the selected one).
+    max_bytes : int or None
+        Budget of the page's embedded state (default 25 MB); :class:`ExportBudgetError`
+        names the overrun and the largest layers when the selection would exceed it.
+    """
+    frames = {lens.grid: lens_frames(lens, layers, images, max_bytes=max_bytes)}
+    n_layers, n_images = len(_layer_names(lens, layers)), len(_image_indices(lens, images))
+    return export_widgets([lens], path, title=title, max_bytes=max_bytes, frames=frames,
+                          note=f"{n_layers} layers x {n_images} images")
+
+
+def _wait_complete(cmp, timeout):
+    """The similarity job runs in a thread; the page must hold the finished matrix."""
+    if not cmp.wait(timeout):  # re-raises a failed job's error
+        link = cmp.link
+        raise RuntimeError(f"cannot export an unfinished comparison ({link.status}: "
+                           f"{link.progress_done}/{link.progress_total} {link.stage}); "
+                           "run it to the end (cmp.run(); cmp.wait()) first")
+    if not cmp.link.spectra_shape:
+        warnings.warn("this Compare has no precomputed spectra (precompute=False, or more than "
+                      "400 cells with precompute='auto'): in the page, clicking a cell switches "
+                      "the panes but cannot redraw the spectrum; use Compare(..., "
+                      "precompute=True)", stacklevel=3)
+
+
+def export_compare(cmp, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX_BYTES,
+                   title="cnnlens Compare", timeout=600) -> ExportReport:
+    """Write a Compare (heatmap, spectrum, both Lens panes) as an offline page (``cmp.to_html``).
+
+    Parameters
+    ----------
+    cmp : cnnlens.Compare
+    path : str or Path
+    layers : (list, list), optional
+        Layers of A and of B to precompute frames for (default: the heatmap's rows and
+        columns, so every cell a student clicks shows both panes).
+    images : int or list of int, optional
+        Images to switch among (default: the selected one of each pane).
+    max_bytes : int or None
+        Budget of the embedded state (default 25 MB), see :func:`export_lens`.
+    timeout : float
+        Seconds to wait for a running similarity job to finish.
+    """
+    _wait_complete(cmp, timeout)
+    layers_a, layers_b = layers if layers is not None else (cmp.heatmap.layers_a,
+                                                            cmp.heatmap.layers_b)
+    shown_a = [n for n in layers_a if n in cmp.lens_a.grid.layers]
+    shown_b = [n for n in layers_b if n in cmp.lens_b.grid.layers]
+    frames = {cmp.lens_a.grid: lens_frames(cmp.lens_a, shown_a, images, max_bytes=max_bytes)}
+    used = sum(len(v) for p in frames[cmp.lens_a.grid].values() for v in p.values()
+               if isinstance(v, bytes)) * 4 // 3
+    frames[cmp.lens_b.grid] = lens_frames(cmp.lens_b, shown_b, images, max_bytes=max_bytes,
+                                          base_bytes=used)
+    n_images = len(_image_indices(cmp.lens_a, images))
+    return export_widgets([cmp], path, title=title, max_bytes=max_bytes, frames=frames,
+                          note=f"{len(layers_a)} x {len(layers_b)} layers, {n_images} images")

@@ -1,0 +1,48 @@
+"""Voila (the teaching front end): the Compare notebook renders, and a click reaches the kernel.
+
+Voila gives the page no handle on the kernel, so the kernel's side is read from the
+notebook's JSON-lines event log (the same log that mirrors kernel tracebacks).
+"""
+from __future__ import annotations
+
+import pytest
+from harness import VOILA_KNOWN_EXTERNAL, Guard, attr, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def voila_page(browser, voila, request):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    guard = Guard(page, allowed_external=VOILA_KNOWN_EXTERNAL)
+    since = voila.log.mark()
+    yield page, since
+    try:
+        screenshot(page, request.node.name)
+    finally:
+        ctx.close()
+    problems = guard.problems(console=False)  # Voila logs its own console noise
+    assert not problems, "\n".join(problems)
+    tbs = voila.log.tracebacks(since)
+    assert not tbs, "kernel raised:\n" + tbs[0]
+
+
+def test_voila_renders_compare_and_tree_click_reaches_kernel(voila, voila_page):
+    page, since = voila_page
+    name = voila.copy_notebook("compare_small.ipynb", "voila")
+    page.goto(voila.url(name))
+    ready = voila.log.wait(lambda e: e["src"] == "ready", since=since, timeout=120)
+    page.locator(".cnnlens-compare-link[data-rendered='1']").wait_for(timeout=60_000)
+    rows, cols = ready["layers_a"], ready["layers_b"]
+    assert page.locator(".cnnlens-heatmap rect.heatmapcell").count() == len(rows) * len(cols)
+    pane = page.locator(".cnnlens-compare .cnnlens-lens").nth(0)
+    grid = pane.locator(".cnnlens-grid")
+    grid.and_(page.locator("[data-rendered='1']")).wait_for()
+    target = next(n for n in reversed(rows) if n != grid.get_attribute("data-layer"))
+    mark = voila.log.mark()
+    pane.locator(f".cnnlens-tree {attr('data-layer-name', target)}").click()
+    voila.log.wait(lambda e: e["src"] == "grid" and e["side"] == "a" and e["name"] == "layer"
+                   and e["new"] == target, since=mark)
+    grid.and_(page.locator(f"{attr('data-layer', target)}[data-rendered='1']")).wait_for()
