@@ -165,13 +165,15 @@ class Inspector:
                              else "no image index given (images=[])")
         return [i % n for i in idx]
 
-    def _run(self, layers: list[Layer], indices: list[int]):
-        """Yield (index chunk, {name: tensor}) per forward over ``indices``."""
+    def _run(self, layers: list[Layer], indices: list[int], images=None):
+        """Yield (index chunk, {name: tensor}) per forward over ``indices`` of ``images``."""
+        images = self.images if images is None else images
         chunks = [indices[i:i + self.batch_size]
                   for i in range(0, len(indices), self.batch_size)]
-        batches = (self.images[chunk] for chunk in chunks)
+        batches = (images[chunk] for chunk in chunks)
         for chunk, out in zip(chunks, stream(self.model, batches, layers, pick=self.pick)):
-            self.forward_calls += 1
+            with self._lock:  # passes may run on two threads at once (see channel_scores)
+                self.forward_calls += 1
             yield chunk, out
 
     def _gather(self, chosen: list[Layer], idx: list[int]) -> dict[str, dict[int, torch.Tensor]]:
@@ -228,16 +230,44 @@ class Inspector:
                 return out[chosen[0].name]
             return out
 
-    def weights(self, layer) -> torch.Tensor | None:
-        """Weights of a conv ``(out, in/groups, kh, kw)`` or linear ``(out, in)`` layer.
-
-        Returns None for other kinds (or a conv/linear without a weight tensor).
-        """
-        x = self._one(layer, "weights")
+    def _weight(self, layer, what: str) -> torch.Tensor | None:
+        x = self._one(layer, what)
         # by name, not x.module: the model may have had that module replaced since
         w = getattr(self.model.get_submodule(x.module_name), "weight", None)
-        if x.kind not in ("conv", "linear") or not isinstance(w, torch.Tensor):
+        return w if x.kind in ("conv", "linear") and isinstance(w, torch.Tensor) else None
+
+    def weight_param(self, layer) -> torch.Tensor | None:
+        """The live weight tensor of a conv/linear layer (no copy), or None like :meth:`weights`.
+
+        For its shape, device or ``_version`` without copying it; do not write to it.
+        """
+        return self._weight(layer, "weight_param")
+
+    def weights(self, layer, filters=None) -> torch.Tensor | None:
+        """Weights of a conv ``(out, in/groups, kh, kw)`` or linear ``(out, in)`` layer.
+
+        Parameters
+        ----------
+        layer : selector of one layer
+        filters : int or slice, optional
+            Copy only these output filters (an int keeps the dim: ``(1, in, ...)``);
+            default: all of them.
+
+        Returns
+        -------
+        Tensor or None
+            A CPU float32 copy; None for other kinds (or a conv/linear without a weight).
+        """
+        w = self._weight(layer, "weights")
+        if w is None:
             return None
+        if isinstance(filters, slice):
+            w = w[filters]
+        elif filters is not None:
+            n, out = operator.index(filters), w.shape[0]
+            if not -out <= n < out:
+                raise IndexError(f"filter {n} out of range: layer {layer!r} has {out} filters")
+            w = w[n % out:n % out + 1]
         return w.detach().to(device="cpu", dtype=torch.float32, copy=True)
 
     def channel_scores(self, layer, by: str = "mean") -> torch.Tensor:
@@ -250,17 +280,34 @@ class Inspector:
         with self._lock:
             self._check_stale()
             x = self._one(layer, "channel_scores")
-            have = self._scores.get(x.name)
-            done = 0 if have is None else len(have[0])
-            if done < len(self.images):  # new images since last time: score only those
-                means, maxes = ([have[0]], [have[1]]) if have is not None else ([], [])
-                for _, out in self._run([x], list(range(done, len(self.images)))):
-                    t = out[x.name]
-                    flat = t.reshape(len(t), t.shape[1] if t.ndim > 1 else 1, -1)
-                    means.append(flat.mean(-1))
-                    maxes.append(flat.amax(-1))
-                self._scores[x.name] = (torch.cat(means), torch.cat(maxes))
-            return self._scores[x.name][0 if by == "mean" else 1]
+            have, stamp, images = self._scores.get(x.name), self._stamp, self.images
+        done = 0 if have is None else len(have[0])
+        if done < len(images):  # new images since last time: score only those
+            # The pass runs outside the lock: a ranking on a worker thread (the Lens's)
+            # must not hold up activations() on the kernel thread for seconds. capture
+            # keeps the two threads' hooks apart; `images` is this call's snapshot.
+            means, maxes = ([have[0]], [have[1]]) if have is not None else ([], [])
+            for _, out in self._run([x], list(range(done, len(images))), images):
+                t = out[x.name]
+                flat = t.reshape(len(t), t.shape[1] if t.ndim > 1 else 1, -1)
+                means.append(flat.mean(-1))
+                maxes.append(flat.amax(-1))
+            have = (torch.cat(means), torch.cat(maxes))
+            with self._lock:  # keep it unless the state moved meanwhile or a longer one landed
+                old = self._scores.get(x.name)
+                if self._stamp == stamp and (old is None or len(old[0]) < len(have[0])):
+                    self._scores[x.name] = have
+        return have[0 if by == "mean" else 1]
+
+    def has_scores(self, layer) -> bool:
+        """True when :meth:`channel_scores`/:meth:`top_images` of ``layer`` need no forward.
+
+        That is, every image is scored and the model and images are unchanged since.
+        """
+        with self._lock:
+            self._check_stale()
+            have = self._scores.get(self._one(layer, "has_scores").name)
+            return have is not None and len(have[0]) == len(self.images)
 
     def top_images(self, layer, channel: int, k: int = 8, by: str = "mean"):
         """Indices and scores of the ``k`` images that excite ``channel`` of ``layer`` most.

@@ -2,6 +2,7 @@
 // image (opacity control), its value range, its filter and its top-k images.
 // It follows the referenced ActivationGrid model in JS; until the kernel's full-resolution
 // payload arrives (or with no kernel at all) it draws the channel from the grid's tiles.
+// The kernel ranks top images off its main thread: data-topk says where that stands.
 
 import { decodeImages, decodeMaps, decodeWeights, floats, ints, rangeOf, valueAt } from "./lib/decode.js";
 import { lut } from "./lib/colormap.js";
@@ -18,6 +19,17 @@ const SLIDER_MS = 150;
 export function isCurrent(model, grid) {
   return model.get("layer") === grid.get("layer") && model.get("neuron") === grid.get("neuron") &&
     model.get("image_index") === grid.get("image_index");
+}
+
+/**
+ * State of the top images for the grid's selection (the root's data-topk): "none" (no
+ * neuron), "pending" (the kernel has not answered this selection yet, or is ranking),
+ * "ready" or "error". State saved before top_status existed counts as ready if it has images.
+ */
+export function topStatus(model, grid) {
+  if (grid.get("neuron") < 0) return "none";
+  if (!isCurrent(model, grid)) return "pending";
+  return model.get("top_status") ?? (model.get("top")?.images ? "ready" : "none");
 }
 
 /** The channel to enlarge: own full-resolution payload if current, else the grid's tile. */
@@ -44,14 +56,15 @@ async function render({ model, el }) {
   const overlay = h("canvas", { className: "cnnlens-detail-channel" });
   const stage = h("div", { className: "cnnlens-detail-stage" }, [base, overlay]);
   const slider = h("input", { type: "range", min: 0, max: 1, step: 0.05, value: model.get("opacity"), title: "overlay opacity" });
-  const bySel = select([["mean", "top by mean"], ["max", "top by max"]], model.get("by"));
+  const bySel = select([["mean", "top by mean"], ["max", "top by max"]], model.get("by"), "cnnlens-needs-kernel");
   const filt = h("canvas", { className: "cnnlens-detail-filter" });
   const filtBox = h("div", {}, [h("div", { className: "cnnlens-dim", text: "filter" }), filt]);
   const top = h("div", { className: "cnnlens-thumbs cnnlens-top" });
+  const topNote = h("div", { className: "cnnlens-dim cnnlens-top-status", attrs: { role: "status" } });
   const root = h("div", { className: "cnnlens-view cnnlens-detail", attrs: { "data-rendered": "0" } }, [
     head, range, error, stage,
     h("div", { className: "cnnlens-row" }, [h("span", { className: "cnnlens-dim", text: "overlay" }), slider]),
-    filtBox, h("div", { className: "cnnlens-row" }, [bySel]), top,
+    filtBox, h("div", { className: "cnnlens-row" }, [bySel]), topNote, top,
   ]);
   el.append(root);
 
@@ -83,7 +96,14 @@ async function render({ model, el }) {
   }
 
   function drawTop() {
-    const t = isCurrent(model, grid) ? model.get("top") : null;
+    const status = topStatus(model, grid);
+    root.dataset.topk = status;
+    top.setAttribute("aria-busy", String(status === "pending"));
+    // Say "ranking" only when the kernel said so: with no kernel (an exported page) a
+    // selection it never saw stays pending, and there is nothing to wait for.
+    topNote.textContent = status === "pending" && isCurrent(model, grid) ? "ranking images…" : "";
+    topNote.hidden = !topNote.textContent;
+    const t = isCurrent(model, grid) && status === "ready" ? model.get("top") : null;
     const imgs = t && t.images ? decodeImages(t.images) : null;
     const idx = t ? ints(t.indices) : new Int32Array(0);
     const scores = t ? floats(t.scores) : new Float32Array(0);
@@ -158,7 +178,7 @@ async function render({ model, el }) {
     grid.set("image_index", Number(t.dataset.index));
     grid.save_changes();
   });
-  for (const name of ["layer", "neuron", "image_index", "channel", "image", "kernels", "top", "error"]) {
+  for (const name of ["layer", "neuron", "image_index", "channel", "image", "kernels", "top", "top_status", "error"]) {
     L.model(model, `change:${name}`, draw);
   }
   L.model(model, "change:opacity", () => { slider.value = model.get("opacity"); overlay.style.opacity = String(model.get("opacity")); });

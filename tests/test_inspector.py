@@ -1,5 +1,6 @@
-"""Inspector: activations with an LRU cache, weights, top images, uploads, errors."""
+"""Inspector: activations with an LRU cache, weights, top images, uploads, errors, threads."""
 import copy
+import threading
 
 import pytest
 import torch
@@ -23,6 +24,25 @@ class Counting(nn.Module):
     def forward(self, x):
         self.calls += 1
         return self.inner(x)
+
+
+class Gate(nn.Module):
+    """Identity that, off the main thread, holds the forward until ``release`` is set.
+
+    A slow pass without timing: the test decides when a worker thread may go on, and
+    ``timed_out`` tells whether it had to give up waiting (the test never released it).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.timed_out = False
+
+    def forward(self, x):
+        if threading.current_thread() is not threading.main_thread():
+            self.entered.set()
+            self.timed_out |= not self.release.wait(15)
+        return x
 
 
 @pytest.fixture
@@ -103,6 +123,20 @@ def test_weights(model, images):
     assert not torch.equal(w, model[0].weight)
 
 
+def test_weight_accessors_copy_only_what_is_asked(model, images):
+    ins = Inspector(model, images)
+    assert ins.weight_param("4") is model[4].weight and ins.weight_param("2") is None
+    one = ins.weights("4", filters=3)
+    assert one.shape == (1, 8, 3, 3) and torch.equal(one, model[4].weight[3:4])
+    assert torch.equal(ins.weights("4", filters=-1), model[4].weight[15:])
+    assert ins.weights("8", filters=slice(4, 8)).shape == (4, 256)
+    one += 1  # a copy: the model is not touched
+    assert not torch.equal(one, model[4].weight[3:4])
+    assert ins.weights("2", filters=0) is None
+    with pytest.raises(IndexError, match="filter 16 out of range: layer '4' has 16 filters"):
+        ins.weights("4", filters=16)
+
+
 def test_top_images(model, images):
     ins = Inspector(model, images)
     acts = ins.activations("4")
@@ -116,6 +150,42 @@ def test_top_images(model, images):
         ins.top_images("4", 16)
     with pytest.raises(ValueError, match="by must be"):
         ins.top_images("4", 0, by="median")
+
+
+def test_a_ranking_pass_does_not_hold_up_other_threads(images):
+    """The Lens ranks on a worker: the kernel thread must get activations meanwhile."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), Gate(), nn.ReLU()).eval()
+    gate, ins, out = net[1], Inspector(net, images[:6]), {}
+    worker = threading.Thread(target=lambda: out.update(top=ins.top_images("2", 1, k=3)))
+    worker.start()
+    assert gate.entered.wait(15), "the pass did not start"
+    assert not ins.has_scores("2")
+    assert ins.activations("2", images=[0, 3]).shape == (2, 4, 14, 14)  # during the pass
+    gate.release.set()
+    worker.join(15)
+    assert not gate.timed_out, "the main thread waited for the worker's pass"
+    assert ins.has_scores("2") and not ins.has_scores("0")
+    expect = ins.activations("2")[:, 1].mean((1, 2))
+    idx, scores = out["top"]
+    assert idx.tolist() == expect.argsort(descending=True)[:3].tolist()
+    torch.testing.assert_close(scores, expect[idx])
+
+
+def test_scores_of_a_pass_overtaken_by_a_weight_change_are_not_kept(images):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), Gate(), nn.ReLU()).eval()
+    gate, ins = net[1], Inspector(net, images[:6])
+    worker = threading.Thread(target=ins.channel_scores, args=("2",))
+    worker.start()
+    assert gate.entered.wait(15)
+    with torch.no_grad():
+        net[0].bias.add_(1.0)  # e.g. a training step while the Lens ranks
+    ins.activations("0", images=0)  # the kernel notices: the cache is dropped
+    gate.release.set()
+    worker.join(15)
+    assert not gate.timed_out and not ins.has_scores("2"), "stale scores were cached"
+    torch.testing.assert_close(ins.channel_scores("2"), ins.activations("2").mean((2, 3)))
 
 
 def test_add_image(model, images):

@@ -1,7 +1,8 @@
 """Lens widget state (tier 1): traits, front-end messages via set_state, payloads, errors in place.
 
 ``widget.set_state({...})`` is exactly what a message from the browser does, and
-``get_state()`` is what goes out (bytes become binary buffers).
+``get_state()`` is what goes out (bytes become binary buffers). Top images rank on a
+worker thread: tests hold it with ``Gate`` (events, not timing) or call ``lens.wait()``.
 """
 
 import io
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_inspector import Gate
 from torch import nn
 
 from cnnlens.encode import channel_indices, decode, payload_nbytes
@@ -129,8 +131,9 @@ def test_layer_clicks_do_not_resend_unchanged_payloads(lens):
 def test_neuron_detail_payloads(lens, inspector):
     lens.grid.set_state({"layer": "4", "image_index": 5})
     lens.grid.set_state({"neuron": 7})
+    assert lens.wait(30)
     d = lens.detail
-    assert (d.layer, d.neuron, d.image_index, d.error) == ("4", 7, 5, "")
+    assert (d.layer, d.neuron, d.image_index, d.error, d.top_status) == ("4", 7, 5, "", "ready")
     assert d.channel["shape"] == [1, 8, 8] and d.image["shape"] == [1, 16, 16, 3]
     np.testing.assert_allclose(
         decode(d.channel)[0], inspector.activations("4", images=5)[0, 7].numpy(), atol=0.02
@@ -142,6 +145,7 @@ def test_neuron_detail_payloads(lens, inspector):
         np.frombuffer(d.top["scores"], np.float32), scores.numpy(), rtol=1e-6
     )
     d.set_state({"by": "max", "k": 3})
+    assert lens.wait(30)
     idx, _ = inspector.top_images("4", 7, k=3, by="max")
     assert d.top["by"] == "max"
     np.testing.assert_array_equal(np.frombuffer(d.top["indices"], np.int32), idx.numpy())
@@ -200,6 +204,83 @@ def test_failing_forward_shows_in_place_and_recovers(images):
     net.fail = False
     lens.grid.set_state({"image_index": 3})
     assert lens.grid.error == "" and lens.grid.payload["shape"] == [4, 14, 14]
+
+
+def _gated():
+    """conv(3->4) -> Gate -> ReLU ("2": 4 x 14 x 14) -> conv(4->6) ("3": 6 x 12 x 12)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), Gate(), nn.ReLU(), nn.Conv2d(4, 6, 3)).eval()
+    return net, net[1]
+
+
+def _top(detail):
+    return np.frombuffer(detail.top["indices"], np.int32).tolist()
+
+
+def test_first_neuron_click_ranks_off_the_kernel_thread(images):
+    net, gate = _gated()
+    lens = Lens(net, images[:6], layer="2")
+    lens.grid.set_state({"neuron": 1})  # a click: returns while the ranking waits at the gate
+    assert gate.entered.wait(15), "the ranking pass did not start on a worker thread"
+    d = lens.detail
+    assert (d.neuron, d.top_status, d.top, d.error) == (1, "pending", {}, "")
+    assert d.channel["shape"] == [1, 14, 14] and d.kernels["layer"] == "0"  # the cheap part
+    # the kernel thread stays usable while the pass is held: image 3 needs a forward
+    lens.grid.set_state({"image_index": 3})
+    assert lens.grid.payload["image_index"] == 3 and lens.grid.error == ""
+    assert (d.image_index, d.top_status) == (3, "pending")
+    assert lens.wait(timeout=0) is False
+    gate.release.set()
+    assert lens.wait(15)
+    assert not gate.timed_out, "the kernel thread was held up behind the ranking"
+    assert d.top_status == "ready" and d.error == ""
+    assert _top(d) == lens.inspector.top_images("2", 1)[0].tolist()
+    # the layer is scored now: the next neuron ranks at once, with no pending round trip
+    states = []
+    d.observe(lambda c: states.append(c["new"]), names=["top_status"])
+    lens.neuron = 3
+    assert d.top_status == "ready" and states == [] and lens.wait(timeout=0)
+    assert _top(d) == lens.inspector.top_images("2", 3)[0].tolist()
+    lens.neuron = -1
+    assert (d.top_status, d.top) == ("none", {})
+
+
+def test_a_newer_ranking_supersedes_an_older_one(images):
+    net, gate = _gated()
+    lens = Lens(net, images[:6], layer="2")
+    d, applied = lens.detail, []
+    d.observe(lambda c: c["new"] and applied.append((d.layer, d.neuron, _top(d))), names=["top"])
+    lens.neuron = 1
+    assert gate.entered.wait(15)  # the worker holds layer 2's pass
+    lens.layer = "3"  # neuron 1 is kept (6 channels): a request for ("3", 1) ...
+    lens.neuron = 4  # ... replaced before it started
+    assert (d.layer, d.neuron, d.top_status) == ("3", 4, "pending")
+    gate.release.set()
+    assert lens.wait(15) and not gate.timed_out
+    assert applied == [("3", 4, lens.inspector.top_images("3", 4)[0].tolist())]
+    assert d.top_status == "ready"
+    assert lens.inspector.has_scores("2"), "the superseded pass's scores are kept"
+
+
+class FailsOnBatches(nn.Module):
+    """Runs one image at a time, fails on a batch: the detail works, the ranking pass fails."""
+
+    def forward(self, x):
+        if len(x) > 1:
+            raise RuntimeError("batch too large for this device")
+        return x
+
+
+def test_ranking_errors_show_in_place(images):
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), FailsOnBatches(), nn.ReLU()).eval()
+    lens = Lens(net, images[:6], layer="2")
+    lens.neuron = 2
+    assert lens.wait(15)
+    d = lens.detail
+    assert d.top_status == "error" and d.top == {} and d.channel["shape"] == [1, 14, 14]
+    assert "ForwardError" in d.error and "batch too large" in d.error
+    lens.neuron = -1
+    assert (d.error, d.top_status) == ("", "none")
 
 
 class NaNAfter(nn.Module):
@@ -299,3 +380,53 @@ def test_each_widget_has_a_js_twin(name):
     """One class, one ESM entry, same name; the entry's first comment names its twin."""
     first = (JS / f"{name}.js").read_text().splitlines()[0]
     assert f"cnnlens/widgets/{name}.py" in first
+
+
+KERNEL_CODE = r"""
+import sys, torch
+sys.path.insert(0, {tests!r})
+from test_lens_widget import _gated
+from cnnlens.widgets.lens import Lens
+net, gate = _gated()
+lens = Lens(net, torch.rand(6, 3, 16, 16), layer="2")
+print(lens.grid.model_id)
+"""
+
+
+@pytest.mark.slow
+def test_real_kernel_click_while_ranking():
+    """ipykernel + ipywidgets 8: a browser click (a comm message) returns while the ranking is
+    held, the kernel answers meanwhile, and the worker's result reaches iopub."""
+    import os
+    import sys
+
+    manager = pytest.importorskip("jupyter_client.manager")
+    env = {**os.environ, "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"}
+    km, kc = manager.start_new_kernel(kernel_name="python3", env=env)
+    try:
+        out, updates = [], []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            if msg["msg_type"] == "comm_msg" and msg["content"]["data"].get("method") == "update":
+                updates.append(msg["content"]["data"]["state"])
+
+        code = KERNEL_CODE.format(tests=str(pathlib.Path(__file__).parent))
+        reply = kc.execute_interactive(code, timeout=120, output_hook=hook)
+        assert reply["content"]["status"] == "ok"
+        grid_id = "".join(out).split()[-1]
+        data = {"method": "update", "state": {"neuron": 1}, "buffer_paths": []}
+        kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": grid_id, "data": data}))
+        out.clear()
+        probe = "print(gate.entered.wait(15), lens.neuron, lens.detail.top_status)"
+        kc.execute_interactive(probe, timeout=30, output_hook=hook)  # answered while held
+        assert "".join(out).split() == ["True", "1", "pending"]
+        out.clear(), updates.clear()
+        done = "gate.release.set(); print(lens.wait(15), lens.detail.top_status, gate.timed_out)"
+        kc.execute_interactive(done, timeout=60, output_hook=hook)
+        assert "".join(out).split() == ["True", "ready", "False"]
+        assert any(s.get("top_status") == "ready" and "top" in s for s in updates)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -3,7 +3,9 @@
 The pane's selection (layer, neuron, image) lives on its ActivationGrid; tree,
 filters, detail and picker follow it in JavaScript (links that survive export).
 What needs computation (activations, top-k, weights, histograms) is wired here with
-``observe(..., names=[...])`` and fills the views' payload traits.
+``observe(..., names=[...])``; the callbacks that fill the views' payload traits live in
+``lens_links.py``, and a neuron's top images are ranked off the kernel thread
+(``detail_job.py``; :meth:`Lens.wait` blocks until done).
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import difflib
 
 import ipywidgets as W
 
-from ..encode import encode_images, encode_maps, payload_nbytes
+from ..encode import payload_nbytes
 from ..inspector import Inspector
-from .activation_grid import ActivationGrid, describe, grid_frames
-from .filter_grid import FilterGrid, filter_state, selected_filter, set_histogram, weight_histogram
-from .image_picker import MAX_THUMBS, ImagePicker, image_from_upload
-from .layer_tree import LayerTreeView, channel_count, tree_nodes
-from .neuron_detail import NeuronDetail, detail_state
+from .activation_grid import ActivationGrid, grid_frames
+from .detail_job import DetailJob
+from .filter_grid import FilterGrid, weight_histogram
+from .image_picker import ImagePicker
+from .layer_tree import LayerTreeView, tree_nodes
+from .lens_links import LensLinks
+from .neuron_detail import NeuronDetail
 
 SELECTION = ("layer", "neuron", "image_index")
 CORE = ("batch_size", "cache_bytes", "transform", "pick")  # passed on to the Inspector
@@ -37,7 +41,7 @@ def _reject_unknown(kwargs) -> None:
         )
 
 
-class Lens(W.VBox):
+class Lens(LensLinks, W.VBox):
     """Inspect one CNN: layer tree, activation grid, neuron detail, filters, image picker.
 
     Examples
@@ -48,6 +52,8 @@ class Lens(W.VBox):
     >>> lens.layer, lens.neuron
     ('0', -1)
     >>> lens.layer = "1"; lens.neuron = 2          # the views follow
+    >>> lens.wait(), lens.detail.top_status        # top images rank off the kernel thread
+    (True, 'ready')
     >>> lens.activations("1").shape
     torch.Size([6, 4, 10, 10])
 
@@ -106,33 +112,41 @@ class Lens(W.VBox):
         self.tree = LayerTreeView(
             nodes=tree_nodes(tree),
             grid=self.grid,
-            layout=W.Layout(width="280px", max_height="560px", overflow="auto"),
+            layout=W.Layout(flex="0 0 260px", width="260px", max_height="560px", overflow="auto"),
         )
         self.detail = NeuronDetail(
             grid=self.grid,
             k=opts.pop("top_k", 8),
             by=opts.pop("by", "mean"),
-            layout=W.Layout(width="340px"),
+            layout=W.Layout(flex="0 0 300px", width="300px"),
         )
+        self._job = DetailJob(self._inspector, self.detail, self.grid)
         self.filters = FilterGrid(grid=self.grid)
         self.picker = ImagePicker(grid=self.grid)
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="Add image")
+        self.upload.add_class("cnnlens-needs-kernel")  # hidden in exported pages (no kernel)
         self.histogram = weight_histogram()
         self._pages, self._quiet, self._weights_cache = 1, False, {}
-        mid = W.Box([self.grid], layout=W.Layout(flex="1 1 auto", min_width="320px"))
-        left = W.VBox([self.picker, self.upload], layout=W.Layout(width="40%"))
-        right = W.VBox([self.filters, self.histogram], layout=W.Layout(width="60%"))
-        super().__init__([W.HBox([self.tree, mid, self.detail]), W.HBox([left, right])])
+        # tree | grid | detail; the grid takes what is left and the detail wraps below it
+        # when the row is narrow (widths and gaps: js/lib/style.js, "Lens layout")
+        mid = W.VBox([self.grid], layout=W.Layout(flex="1 1 320px", min_width="0"))
+        left = W.VBox([self.picker, self.upload], layout=W.Layout(flex="2 1 280px", min_width="0"))
+        right = W.VBox([self.filters, self.histogram], layout=W.Layout(flex="3 1 400px", min_width="0"))
+        rows = [W.HBox(c, layout=W.Layout(flex_flow="row wrap")) for c in
+                ([self.tree, mid, self.detail], [left, right])]
+        for box, name in zip((mid, *rows), ("mid", "main", "lower")):
+            box.add_class(f"cnnlens-lens-{name}")
+        super().__init__(rows)
         self.add_class("cnnlens-lens")
         self._update_thumbs()
         self._update_grid()
         self._update_filters()
         self.neuron = opts.pop("neuron", -1)
-        self._update_detail()
+        self._job.update()
         # One place for the Python-side links; JS-side links live in the views.
         self.grid.observe(self._on_grid, names=["layer", "image_index", "page", "sort"])
         self.grid.observe(self._on_neuron, names=["neuron"])
-        self.detail.observe(lambda _: self._update_detail(), names=["by", "k"])
+        self.detail.observe(lambda _: self._job.update(), names=["by", "k"])
         self.upload.observe(self._on_upload, names=["value"])
 
     # -- public mirrors of the UI selection ------------------------------------------
@@ -183,6 +197,14 @@ class Lens(W.VBox):
         """float32 (N, C, H, W) image set (uploads included)."""
         return self._inspector.images
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the detail's top images are ranked; False if ``timeout`` (s) passed first.
+
+        They rank on a worker thread (clicks return at once); read ``lens.detail.top`` after
+        this in scripts, tests and notebooks. A failed ranking shows in ``detail.error``.
+        """
+        return self._job.wait(timeout)
+
     def activations(self, layer=None, images=None):
         """Activations of ``layer`` (default: the selected one); see :meth:`Inspector.activations`."""
         return self._inspector.activations(self.layer if layer is None else layer, images)
@@ -209,94 +231,3 @@ class Lens(W.VBox):
             self._inspector, layers or self.grid.layers, idx, max_bytes
         )
         return sum(payload_nbytes(p) for p in frames.values())
-
-    # -- observers -----------------------------------------------------------------
-    def _on_grid(self, change):
-        if self._quiet:
-            return
-        name = change["name"]
-        if name == "layer":
-            self._quiet = True
-            try:  # a new layer starts on its first page; keep the neuron only if it exists there
-                self.grid.page = 0
-                if self.grid.neuron >= self._channels(self.grid.layer):
-                    self.grid.neuron = -1
-            finally:
-                self._quiet = False
-        if name == "sort" and self._pages <= 1:
-            return  # the view sorts a single page itself
-        self._update_grid()
-        if name in ("layer", "image_index"):
-            self._update_detail()
-        if name == "layer":
-            self._update_filters()
-
-    def _on_neuron(self, _):
-        self._update_detail()
-        self._update_selected_filter()
-
-    def _on_upload(self, change):
-        files = change["new"]
-        if not files:
-            return
-        try:
-            index = self._inspector.add_image(image_from_upload(files[0]))
-            self.picker.error = ""
-        except Exception as exc:  # noqa: BLE001 - not an image, wrong channels...: say so in place
-            self.picker.error = f"upload failed: {describe(exc)}"
-            return
-        self._update_thumbs()
-        self.grid.image_index = index
-
-    # -- payload builders ------------------------------------------------------------
-    def _channels(self, layer) -> int:
-        return channel_count(self._inspector.layers, layer)
-
-    def _act(self, layer, index):
-        return self._inspector.activations(layer, images=index)[0]
-
-    def _update_grid(self):
-        g = self.grid
-        try:
-            p = encode_maps(
-                self._act(g.layer, g.image_index),
-                layer=g.layer,
-                image_index=g.image_index,
-                page=g.page,
-                sort=g.sort,
-            )
-            self._pages, err = p["pages"], ""
-            if p["nonfinite"]:
-                err = f"layer {g.layer!r}: {p['nonfinite']} non-finite values, drawn at the channel minimum"
-        except Exception as exc:  # noqa: BLE001 - failing forward, NaN layer, bad index: show it, stay usable
-            p, err, self._pages = {"layer": g.layer, "image_index": g.image_index}, describe(exc), 1
-        with g.hold_sync():
-            g.payload = p
-            g.error = err
-
-    def _update_thumbs(self):
-        ims = self._inspector.images
-        self.picker.thumbs = encode_images(ims[:MAX_THUMBS], size=48)
-        self.picker.count = len(ims)
-
-    def _update_detail(self):
-        d, g = self.detail, self.grid
-        fresh = d.image_index != g.image_index or not d.image  # uploads append: indices stay
-        state = detail_state(
-            self._inspector, g.layer, g.neuron, g.image_index, k=d.k, by=d.by, with_image=fresh
-        )
-        with d.hold_sync():
-            for key, value in state.items():
-                setattr(d, key, value)
-
-    def _update_filters(self):
-        f = self.filters
-        state = filter_state(self._inspector, self.grid.layer, self._weights_cache)
-        set_histogram(self.histogram, state.pop("histogram"), state.get("weights_layer", ""))
-        with f.hold_sync():
-            for key, value in state.items():
-                setattr(f, key, value)
-        self._update_selected_filter()
-
-    def _update_selected_filter(self):
-        self.filters.selected = selected_filter(self._inspector, self.filters, self.grid.neuron)

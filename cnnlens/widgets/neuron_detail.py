@@ -9,7 +9,9 @@ import traitlets as t
 
 from ..encode import encode_images, encode_maps, encode_vector, encode_weights
 from .activation_grid import ActivationGrid, bundle, describe
-from .layer_tree import filter_weights, weight_layer
+from .layer_tree import weight_layer
+
+TOP_STATUS = ("none", "pending", "ready", "error")
 
 
 class NeuronDetail(anywidget.AnyWidget):
@@ -38,6 +40,9 @@ class NeuronDetail(anywidget.AnyWidget):
     """dict: ``encode_weights`` payload of this channel's filter ({} if none). Default ``{}``."""
     top = t.Dict().tag(sync=True)
     """dict: top-k images: ``images`` (encode_images), ``indices`` int32 bytes, ``scores`` float32 bytes."""
+    top_status = t.Enum(TOP_STATUS, "none").tag(sync=True)
+    """str: state of ``top`` for this layer/neuron: ``"none"`` (no neuron), ``"pending"`` (being
+    ranked off the kernel thread), ``"ready"`` or ``"error"`` (see ``error``). Default ``"none"``."""
     by = t.Enum(("mean", "max"), "mean").tag(sync=True)
     """str: rank the top-k images by the channel's ``"mean"`` or ``"max"`` activation."""
     k = t.Int(8).tag(sync=True)
@@ -69,11 +74,14 @@ def detail_state(
     k: int = 8,
     by: str = "mean",
     with_image: bool = True,
+    with_top: bool = True,
 ) -> dict:
     """Trait values of a NeuronDetail for one selection; errors land in ``error``, not raised.
 
     ``with_image=False`` leaves the input image out (the view already has it: 150 kB saved
-    on every layer click).
+    on every layer click). ``with_top=False`` leaves the top images to :func:`top_state`
+    (a pass over every image the first time: the Lens runs it on a worker thread) and
+    says ``top_status="pending"``.
     """
     state = {
         "layer": layer,
@@ -82,6 +90,7 @@ def detail_state(
         "channel": {},
         "kernels": {},
         "top": {},
+        "top_status": "none",
         "error": "",
     }
     try:
@@ -95,15 +104,30 @@ def detail_state(
             )
             wl = weight_layer(inspector, layer)
             if wl is not None:
-                w = filter_weights(inspector, wl, neuron)
+                w = inspector.weights(wl, filters=neuron)  # copies that one filter only
                 state["kernels"] = {} if w is None else encode_weights(w, layer=wl)
-            idx, scores = inspector.top_images(layer, neuron, k=k, by=by)
-            state["top"] = {
-                "images": encode_images(inspector.images[idx], size=48),
-                "indices": idx.to(torch.int32).numpy().tobytes(),
-                "scores": encode_vector(scores),
-                "by": by,
-            }
+            state.update(
+                top_state(inspector, layer, neuron, k=k, by=by)
+                if with_top
+                else {"top_status": "pending"}
+            )
     except Exception as exc:  # noqa: BLE001 - shown in place; the rest of the pane keeps working
         state["error"] = describe(exc)
+        state["top_status"] = "error" if neuron >= 0 else "none"
     return state
+
+
+def top_state(inspector, layer: str, neuron: int, *, k: int = 8, by: str = "mean") -> dict:
+    """``top`` and ``top_status="ready"`` for a neuron; raises what the ranking raises.
+
+    Thread-safe (the Inspector locks its caches): the Lens calls it from its worker.
+    """
+    idx, scores = inspector.top_images(layer, neuron, k=k, by=by)
+    images = inspector.images  # one snapshot: an upload may replace the tensor meanwhile
+    top = {
+        "images": encode_images(images[idx], size=48),
+        "indices": idx.to(torch.int32).numpy().tobytes(),
+        "scores": encode_vector(scores),
+        "by": by,
+    }
+    return {"top": top, "top_status": "ready"}

@@ -252,3 +252,40 @@ test("detail: follows the grid in JS (tile fallback), then the kernel's payload;
   assert.equal(g.listenerCount(), 0);
   assert.equal(m.listenerCount(), 0);
 });
+
+test("detail: top images rank off the kernel thread: data-topk pending, then ready; errors in place", async () => {
+  const g = gridModel({ neuron: 1 });
+  const m = new FakeModel({ layer: "conv1", neuron: 1, image_index: 0, channel: mapsPayload({ n: 1, h: 6, w: 6 }),
+    image: {}, kernels: {}, top: {}, top_status: "pending", by: "mean", k: 8, opacity: 0.6, error: "",
+    grid: "IPY_MODEL_g" }, manager({ g }));
+  const { el, cleanup } = await mount(detail, m);
+  const root = el.querySelector(".cnnlens-detail");
+  const note = el.querySelector(".cnnlens-top-status");
+  // the kernel answered the click at once (channel shown) and ranks in the background
+  assert.deepEqual([root.dataset.rendered, root.dataset.topk], ["1", "pending"]);
+  assert.equal(note.textContent, "ranking images…");
+  assert.equal(note.hidden, false);
+  assert.equal(el.querySelector(".cnnlens-top").getAttribute("aria-busy"), "true");
+  const top = { images: { shape: [3, 4, 4, 3], data: new Uint8Array(144) }, indices: Int32Array.of(5, 0, 2).buffer,
+    scores: Float32Array.of(3, 2, 1).buffer, by: "mean" };
+  m.remote({ top, top_status: "ready" });
+  assert.equal(root.dataset.topk, "ready");
+  assert.equal(note.hidden, true);
+  assert.equal(el.querySelectorAll(".cnnlens-top .cnnlens-thumb").length, 3);
+  // a new neuron in JS: the old ranking is not shown for it, and no "ranking" claim until
+  // the kernel says so (an exported page has no kernel to wait for)
+  g.set("neuron", 3);
+  assert.deepEqual([root.dataset.topk, note.textContent], ["pending", ""]);
+  assert.equal(el.querySelectorAll(".cnnlens-top .cnnlens-thumb").length, 0);
+  m.remote({ neuron: 3, top: {}, top_status: "pending" });
+  assert.equal(note.textContent, "ranking images…");
+  m.remote({ top_status: "error", error: "ForwardError: sensor unplugged" });
+  assert.equal(root.dataset.topk, "error");
+  assert.equal(el.querySelector(".cnnlens-error").textContent, "ForwardError: sensor unplugged");
+  assert.equal(note.hidden, true);
+  g.set("neuron", -1);
+  assert.equal(root.dataset.topk, "none");
+  cleanup();
+  assert.equal(g.listenerCount(), 0);
+  assert.equal(m.listenerCount(), 0);
+});

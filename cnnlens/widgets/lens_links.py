@@ -1,0 +1,97 @@
+"""The Python side of a Lens's links: a selection change -> payloads for its views.
+
+A mixin so that ``lens.py`` keeps the layout, the options and the public API; the
+``observe`` calls that connect these callbacks stay in ``Lens.__init__`` (one place links
+views). The neuron detail's payloads come from ``detail_job.py``.
+"""
+
+from __future__ import annotations
+
+from ..encode import encode_images, encode_maps
+from .activation_grid import describe
+from .filter_grid import filter_state, selected_filter, set_histogram
+from .image_picker import MAX_THUMBS, image_from_upload
+from .layer_tree import channel_count
+
+__all__ = ["LensLinks"]
+
+
+class LensLinks:
+    """Observers and payload builders of a :class:`cnnlens.Lens`.
+
+    Expects on ``self``: ``_inspector``, ``_job`` (a ``DetailJob``), ``grid``, ``filters``,
+    ``picker``, ``histogram``, ``_pages``, ``_quiet`` and ``_weights_cache``.
+    """
+
+    # -- observers -----------------------------------------------------------------
+    def _on_grid(self, change):
+        if self._quiet:
+            return
+        name = change["name"]
+        if name == "layer":
+            self._quiet = True
+            try:  # a new layer starts on its first page; keep the neuron only if it exists there
+                self.grid.page = 0
+                if self.grid.neuron >= self._channels(self.grid.layer):
+                    self.grid.neuron = -1
+            finally:
+                self._quiet = False
+        if name == "sort" and self._pages <= 1:
+            return  # the view sorts a single page itself
+        self._update_grid()
+        if name in ("layer", "image_index"):
+            self._job.update()
+        if name == "layer":
+            self._update_filters()
+
+    def _on_neuron(self, _):
+        self._job.update()
+        self._update_selected_filter()
+
+    def _on_upload(self, change):
+        files = change["new"]
+        if not files:
+            return
+        try:
+            index = self._inspector.add_image(image_from_upload(files[0]))
+            self.picker.error = ""
+        except Exception as exc:  # noqa: BLE001 - not an image, wrong channels...: say so in place
+            self.picker.error = f"upload failed: {describe(exc)}"
+            return
+        self._update_thumbs()
+        self.grid.image_index = index
+
+    # -- payload builders ------------------------------------------------------------
+    def _channels(self, layer) -> int:
+        return channel_count(self._inspector.layers, layer)
+
+    def _update_grid(self):
+        g = self.grid
+        try:
+            act = self._inspector.activations(g.layer, images=g.image_index)[0]
+            p = encode_maps(act, layer=g.layer, image_index=g.image_index, page=g.page, sort=g.sort)
+            self._pages, err = p["pages"], ""
+            if p["nonfinite"]:
+                err = f"layer {g.layer!r}: {p['nonfinite']} non-finite values, drawn at the channel minimum"
+        except Exception as exc:  # noqa: BLE001 - failing forward, NaN layer, bad index: show it, stay usable
+            p, err, self._pages = {"layer": g.layer, "image_index": g.image_index}, describe(exc), 1
+        with g.hold_sync():
+            g.payload = p
+            g.error = err
+
+    def _update_thumbs(self):
+        ims = self._inspector.images
+        self.picker.thumbs = encode_images(ims[:MAX_THUMBS], size=48)
+        self.picker.count = len(ims)
+
+    def _update_filters(self):
+        f = self.filters
+        state = filter_state(self._inspector, self.grid.layer, self._weights_cache)
+        set_histogram(self.histogram, state.pop("histogram"), state.get("weights_layer", ""))
+        with f.hold_sync():
+            for key, value in state.items():
+                setattr(f, key, value)
+        self._update_selected_filter()
+
+    def _update_selected_filter(self):
+        self.filters.selected = selected_filter(self._inspector, self.filters, self.grid.neuron)
