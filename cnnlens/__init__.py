@@ -24,7 +24,10 @@ _LAZY = {
     "demo": "cnnlens.demo",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [  # noqa: RUF022 - the public names, in the order the docs introduce them
+    "__version__", "Lens", "Compare", "Inspector", "layer_tree", "similarity_matrix",
+    "similarity", "demo",
+]
 
 
 def __getattr__(name):

@@ -112,6 +112,7 @@ def export_lens(lens, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX_B
         Budget of the page's embedded state (default 25 MB); :class:`ExportBudgetError`
         names the overrun and the largest layers when the selection would exceed it.
     """
+    lens.wait()  # a ranking still running would be saved as pending: no top images offline
     frames = {lens.grid: lens_frames(lens, layers, images, max_bytes=max_bytes)}
     n_layers, n_images = len(_layer_names(lens, layers)), len(_image_indices(lens, images))
     return export_widgets([lens], path, title=title, max_bytes=max_bytes, frames=frames,
@@ -151,6 +152,9 @@ def export_compare(cmp, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX
         Seconds to wait for a running similarity job to finish.
     """
     _wait_complete(cmp, timeout)
+    for lens in (cmp.lens_a, cmp.lens_b):
+        if lens is not None:
+            lens.wait()
     layers_a, layers_b = layers if layers is not None else (cmp.heatmap.layers_a,
                                                             cmp.heatmap.layers_b)
     shown_a = [n for n in layers_a if n in cmp.lens_a.grid.layers]

@@ -6,4 +6,4 @@ single import point that `cnnlens.Lens` / `cnnlens.Compare` resolve to.
 from .compare import Compare
 from .lens import Lens
 
-__all__ = ["Lens", "Compare"]
+__all__ = ["Compare", "Lens"]
