@@ -1,0 +1,272 @@
+"""Rank-revealing CCA building blocks on scatter matrices (no data needed).
+
+Conventions (DESIGN.md section 5): canonical correlations are the singular
+values of ``Sxx^-1/2 Sxy Syy^-1/2``. Instead of google/svcca's ``pinv`` +
+square root of the inverse (which squares the conditioning twice, fails with
+"SVD did not converge" on exactly rank-deficient input and is off by 7e-6 on a
+cond-1e2 invertible map), each side is whitened through the eigendecomposition
+of its *correlation* matrix:
+
+1. neurons whose standard deviation is below ``CONST_TOL * |mean|`` (dead or
+   constant, incl. float rounding of a constant) are dropped, not divided by;
+2. the remaining scatter is scaled to unit diagonal (CCA is invariant to
+   per-neuron scale, and this removes the scale part of the conditioning);
+3. eigen-directions with eigenvalue <= ``rtol * largest`` are linearly dependent
+   neurons and are dropped; what remains is the effective rank ``k``.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = [
+    "CONST_TOL",
+    "RTOL",
+    "Basis",
+    "Whitener",
+    "canonical",
+    "check_keep",
+    "feature_basis",
+    "gram_basis",
+    "live_count",
+    "n_keep",
+    "pwcca_weights",
+    "svcca_rho",
+    "whitened_cross",
+    "whitener",
+]
+
+#: eigenvalue cut relative to the largest (singular-value ratio 1e-5); float32
+#: activations carry no information below ~1e-7 relative, and float64 eigenvalues
+#: of a d x d matrix are only good to ~d * 1e-16 of the largest.
+RTOL = 1e-10
+#: a neuron is constant when std <= CONST_TOL * |mean| (also catches all-zero ones)
+CONST_TOL = 1e-12
+
+
+_SMALL = 640  # decompositions up to this size run on one thread (see _threads)
+
+
+@contextmanager
+def _threads(size: int):
+    """One intra-op thread for small LAPACK calls.
+
+    eigh/svd of a 200 x 200 matrix take 4 ms on one thread, and on two threads
+    3-9 ms when the machine is idle but 0.1-2 s when another process holds a
+    core (each of their many small parallel regions waits for the descheduled
+    thread). Large ones keep all threads (eigh 2000: 0.7 s vs 1.2 s).
+    """
+    prev = torch.get_num_threads()
+    if size > _SMALL or prev == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
+def eigh(A: torch.Tensor):
+    with _threads(A.shape[-1]):
+        return torch.linalg.eigh(A)
+
+
+def svd(A: torch.Tensor):
+    with _threads(max(A.shape[-2:])):
+        return torch.linalg.svd(A, full_matrices=False)
+
+
+def svdvals(A: torch.Tensor):
+    with _threads(max(A.shape[-2:])):
+        return torch.linalg.svdvals(A)
+
+
+def qr(A: torch.Tensor):
+    with _threads(max(A.shape[-2:])):
+        return torch.linalg.qr(A)
+
+
+@dataclass
+class Whitener:
+    """Whitening of one side: neurons ``live``, scales ``sigma``, eigenpairs (lam, V)."""
+
+    live: torch.Tensor
+    sigma: torch.Tensor
+    lam: torch.Tensor
+    V: torch.Tensor
+    d: int
+
+    @property
+    def rank(self) -> int:
+        return int(self.lam.shape[0])
+
+    @property
+    def dropped(self) -> int:
+        return self.d - int(self.live.shape[0])
+
+    def W(self) -> torch.Tensor:
+        """(d_live, rank) with W^H S_live W = I."""
+        return self.V * self.lam.rsqrt().to(self.V.dtype)
+
+
+def whitener(S: torch.Tensor, mean: torch.Tensor, n: int, rtol: float = RTOL) -> Whitener:
+    """Rank-revealing whitening of a (d, d) scatter matrix (real or Hermitian)."""
+    diag = S.diagonal().real.clamp_min(0)
+    std = (diag / n).sqrt()
+    live = ((std > CONST_TOL * mean.abs()) & (diag > 0)).nonzero().flatten()
+    d = int(S.shape[0])
+    if len(live) == 0:
+        empty = torch.zeros(0, dtype=torch.float64)
+        return Whitener(live, empty, empty, torch.zeros(0, 0, dtype=S.dtype), d)
+    sigma = diag[live].sqrt()
+    R = S[live][:, live] / (sigma[:, None] * sigma[None, :])
+    lam, V = eigh(R)
+    lam, V = lam.flip(0), V.flip(1)
+    keep = lam > rtol * lam[0]
+    return Whitener(live, sigma, lam[keep], V[:, keep], d)
+
+
+def live_count(X: torch.Tensor, chunk: int = 4096) -> int:
+    """How many columns of data X (n, d) are not constant (the rule of :func:`whitener`)."""
+    live = 0
+    for c0 in range(0, X.shape[1], chunk):
+        x = X[:, c0:c0 + chunk].to(torch.float64)
+        mu = x.mean(0)
+        std = (x - mu).pow(2).mean(0).sqrt()
+        live += int(((std > CONST_TOL * mu.abs()) & (std > 0)).sum())
+    return live
+
+
+def whitened_cross(wx: Whitener, wy: Whitener, M: torch.Tensor) -> torch.Tensor:
+    """T = Wx^H Rxy Wy (rank_x x rank_y): its singular values are the canonical correlations."""
+    R = M[wx.live][:, wy.live] / (wx.sigma[:, None] * wy.sigma[None, :])
+    return wx.W().mH @ R @ wy.W()
+
+
+def canonical(wx: Whitener, wy: Whitener, M: torch.Tensor):
+    """SVD of the whitened cross-scatter: (P, rho, Q) with rho descending in [0, 1]."""
+    if wx.rank == 0 or wy.rank == 0:
+        z = torch.zeros(0, dtype=torch.float64)
+        return torch.zeros(wx.rank, 0, dtype=M.dtype), z, torch.zeros(wy.rank, 0, dtype=M.dtype)
+    P, rho, Qh = svd(whitened_cross(wx, wy, M))
+    return P, rho.clamp(0.0, 1.0), Qh.mH
+
+
+def _coordinates(w: Whitener) -> torch.Tensor:
+    """F = W^T S_live (rank x d_live): the neurons in an orthonormal basis; F^T F = S_live."""
+    return (w.V * w.lam.sqrt()).mT * w.sigma[None, :]
+
+
+def _polar(F: torch.Tensor) -> torch.Tensor:
+    """O with F^T = S^1/2 O (d_live x rank, orthonormal columns): O = S^1/2 W."""
+    Uf, _, Vfh = svd(F)
+    return Vfh.mT @ Uf.mT
+
+
+def pwcca_weights(w: Whitener, other: Whitener, M: torch.Tensor, mean: torch.Tensor,
+                  n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """google/svcca ``compute_pwcca`` weights of side ``w`` (cross-scatter M: w's x other's).
+
+    The original builds ``dirns = u^T (A - mu) + mu``: u are the left singular
+    vectors of ``S^-1/2 Sxy Syy^-1/2`` (symmetric inverse square roots, NO
+    inverse-sqrt factor afterwards), and neuron i's mean is added to direction i.
+    That mean term makes the result depend on the sign LAPACK gives each u_i,
+    so u is taken from the SVD of that same matrix (same algorithm family,
+    same signs). The dirns are orthonormalised with a QR over the n datapoints
+    and direction i is weighted by ``sum_j |<P_i, a_j>|`` over the uncentred
+    neurons a_j. Everything lies in the (rank+1)-dim span of the centred
+    neurons and the ones vector, so with the coordinates F = W^T S the QR runs
+    on a (rank+1) x c matrix: exact from moments, no data needed.
+
+    Returns (weights, rho): c = min(rank_x, rank_y) weights summing to 1 and the
+    canonical correlations (singular values of the same matrix).
+    """
+    mu = mean[w.live]
+    F, Fo = _coordinates(w), _coordinates(other)
+    T_sym = _polar(F) @ whitened_cross(w, other, M) @ _polar(Fo).mT
+    U, rho, _ = svd(T_sym)
+    c = min(w.rank, other.rank)
+    u, rho = U[:, :c], rho[:c].clamp(0.0, 1.0)
+    root_n = math.sqrt(n)
+    C = torch.cat([F @ u, root_n * mu[None, :c]])           # dirns in the basis [A_c^T W, 1/sqrt n]
+    Qc, _ = qr(C)
+    X = Qc.mT @ torch.cat([F, root_n * mu[None, :]])         # <P_i, a_j>, (c, d_live)
+    weights = X.abs().sum(1)
+    return weights / weights.sum(), rho
+
+
+@dataclass
+class Basis:
+    """Principal directions of one side for SVCCA: variances ``lam`` (desc, x n) and vectors.
+
+    ``vecs`` are neuron-space eigenvectors (d, r) in the feature form or the
+    normalised projections U (n, r) in the Gram form; ``total`` is the total
+    variance (trace), so the kept fraction counts even directions below ``rtol``.
+    """
+
+    lam: torch.Tensor
+    vecs: torch.Tensor
+    total: float
+    gram: bool
+
+    @property
+    def rank(self) -> int:
+        return int(self.lam.shape[0])
+
+
+def _basis(A: torch.Tensor, rtol: float, gram: bool) -> Basis:
+    lam, V = eigh(A)
+    lam, V = lam.flip(0), V.flip(1)
+    keep = lam > rtol * lam[0] if lam[0] > 0 else torch.zeros_like(lam, dtype=torch.bool)
+    return Basis(lam[keep], V[:, keep], float(A.diagonal().sum()), gram)
+
+
+def feature_basis(S: torch.Tensor, rtol: float = RTOL) -> Basis:
+    return _basis(S, rtol, gram=False)
+
+
+def gram_basis(Kc: torch.Tensor, rtol: float = RTOL) -> Basis:
+    """From the centred Gram Kc = Xc Xc^T: eigenvectors are the left singular vectors."""
+    return _basis(Kc, rtol, gram=True)
+
+
+def check_keep(keep) -> None:
+    """SVCCA's ``keep``: a float variance fraction in (0, 1] or an int count >= 1."""
+    if isinstance(keep, (bool, np.bool_)) or not isinstance(keep, (int, float, np.integer,
+                                                                      np.floating)):
+        raise TypeError(f"keep must be a float variance fraction in (0, 1] or an int >= 1; "
+                        f"got {keep!r}")
+    if isinstance(keep, (int, np.integer)) and keep < 1:
+        raise ValueError(f"keep={keep}: keep at least one direction")
+    if isinstance(keep, (float, np.floating)) and not 0 < keep <= 1:
+        raise ValueError(f"keep={keep}: a variance fraction must be in (0, 1]")
+
+
+def n_keep(b: Basis, keep) -> int:
+    """How many directions SVCCA keeps: a variance fraction (float) or a count (int)."""
+    check_keep(keep)
+    if isinstance(keep, (int, np.integer)):
+        return min(int(keep), b.rank)
+    if b.rank == 0:
+        return 0
+    frac = torch.cumsum(b.lam, 0) / b.total
+    k = int((frac < keep).sum()) + 1   # smallest k with sum(lam[:k]) / total >= keep
+    return min(k, b.rank)
+
+
+def svcca_rho(bx: Basis, kx: int, by: Basis, ky: int, M: torch.Tensor | None = None):
+    """Canonical correlations between the top-kx and top-ky principal subspaces."""
+    if kx == 0 or ky == 0:
+        return torch.zeros(0, dtype=torch.float64)
+    if bx.gram:
+        T = bx.vecs[:, :kx].mT @ by.vecs[:, :ky]
+    else:
+        wx = bx.vecs[:, :kx] * bx.lam[:kx].rsqrt()
+        wy = by.vecs[:, :ky] * by.lam[:ky].rsqrt()
+        T = wx.mT @ M @ wy
+    return svdvals(T).clamp(0.0, 1.0)

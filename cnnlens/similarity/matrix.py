@@ -1,0 +1,271 @@
+"""MatrixResult: all-pairs similarity computed lazily from cached per-layer statistics."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from .baseline import random_spectrum
+from .cca import cca_from_pair, check_n_gt_d, pwcca_from_pair, svcca_from_bases
+from .cka import convention as cka_convention
+from .cka import linear_from_pair
+from .gram import center, centred_gram, rbf_kernel, ucenter
+from .linalg import feature_basis, gram_basis, live_count, whitener
+from .plan import FAMILY, MAX_FEATURE_D, Collector, Entry
+from .result import Result
+from .stats import Pair, side_from_data
+
+__all__ = ["METRICS", "MatrixResult"]
+
+METRICS = ("cca", "svcca", "pwcca", "linear_cka", "debiased_cka", "rbf_cka", "minibatch_cka")
+_REDUCE_TEXT = {
+    "mean": "conv layers averaged over positions (N, C)",
+    "flatten": "conv layers flattened, every unit a neuron (N, C*H*W)",
+    "positions": "every spatial position a datapoint (N*H*W, C); pairs need equal H, W",
+    "resize": "conv maps area-resized to the smallest H, W, positions as datapoints",
+}
+_BASE = {
+    "cca": "CCA: mean canonical correlation (rank-revealing, centred, float64)",
+    "pwcca": "PWCCA (Morcos et al. 2018, google/svcca weights)",
+}
+
+
+class MatrixResult:
+    """Layer-by-layer similarity of two models, for every metric, from one pass.
+
+    Cells are computed on first request from statistics cached per layer
+    (moments or Gram matrices), so switching metric never runs the models
+    again; each layer's own statistics (whitening, principal directions, Gram
+    centring) are computed once and shared by all its pairs.
+
+    Attributes
+    ----------
+    layers_a, layers_b : list of str
+    metrics : tuple of str
+        The metrics filled during the pass (any of ``METRICS`` can be asked for).
+    n : int
+        Images seen.
+    complete : bool
+        False while the pass is still running (cells read then are NaN).
+
+    Examples
+    --------
+    >>> res = similarity_matrix(model_a, model_b, images)      # doctest: +SKIP
+    >>> res.matrix("svcca").shape, res.spectrum(0, 0)[:3]      # doctest: +SKIP
+    """
+
+    def __init__(self, layers_a, layers_b, metrics, collector: Collector, reduce: dict,
+                 keep, side: str, sigma: float, rtol: float):
+        self.layers_a, self.layers_b = list(layers_a), list(layers_b)
+        self.metrics = tuple(metrics)
+        self.keep, self.side, self.sigma, self.rtol = keep, side, sigma, rtol
+        self._c, self._reduce = collector, dict(reduce)
+        self._cells: dict[tuple[str, int, int], Result] = {}
+        self._cache: dict = {}
+        self._lock = threading.RLock()
+        self.complete = False
+
+    @property
+    def n(self) -> int:
+        return self._c.n
+
+    def __repr__(self):
+        return (f"MatrixResult({len(self.layers_a)}x{len(self.layers_b)} layers, n={self.n}, "
+                f"metrics={self.metrics}, complete={self.complete})")
+
+    # -- public accessors --------------------------------------------------------------
+    def matrix(self, metric: str) -> np.ndarray:
+        """(La, Lb) float64 array of ``metric``; NaN where undefined (see :meth:`reason`)."""
+        self._check(metric)
+        out = np.full((len(self.layers_a), len(self.layers_b)), np.nan)
+        with self._lock:
+            for i in range(out.shape[0]):
+                for j in range(out.shape[1]):
+                    if self.complete or (metric, i, j) in self._cells:
+                        out[i, j] = self.result(metric, i, j).score
+        return out
+
+    def result(self, metric: str, i, j) -> Result:
+        """The full :class:`~cnnlens.similarity.Result` of one cell."""
+        self._check(metric)
+        i, j = self._index(self.layers_a, i), self._index(self.layers_b, j)
+        with self._lock:
+            key = (metric, i, j)
+            if key not in self._cells:
+                if not self.complete:
+                    return Result(metric, float("nan"), self.convention(metric),
+                                  reason="not computed yet: the pass is still running")
+                self._cells[key] = self._compute(metric, i, j)
+            return self._cells[key]
+
+    def reason(self, metric: str, i, j) -> str | None:
+        """Why cell (i, j) is NaN, or None when it is defined."""
+        r = self.result(metric, i, j)
+        return None if r.defined else (r.reason or "undefined")
+
+    def spectrum(self, i, j) -> np.ndarray:
+        """Canonical correlations (descending) of the pair: its SVCCA spectrum (``keep``)."""
+        return self.result("svcca", i, j).rho.copy()
+
+    def baseline(self, i, j) -> np.ndarray:
+        """The mean spectrum of independent random data with the same n and (k_x, k_y)."""
+        r = self.result("svcca", i, j)
+        if not r.defined:
+            return np.zeros(0)
+        key = ("baseline", r.n, r.k_x, r.k_y)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = random_spectrum(r.n, r.k_x, r.k_y)
+            return self._cache[key].copy()
+
+    def convention(self, metric: str) -> str:
+        """What ``metric`` means here, incl. the conv reduction (one line, for tooltips)."""
+        self._check(metric)
+        how = self._reduce[FAMILY[metric]]
+        if metric == "svcca":
+            kept = (f"explaining {self.keep:.4g} of the variance" if isinstance(self.keep, float)
+                    else str(self.keep))
+            base = (f"SVCCA (Raghu et al. 2017): top singular directions {kept} per side, then "
+                    "CCA; mean correlation")
+        elif metric in _BASE:
+            base = _BASE[metric] + (f", weights from {self.side!r} (model "
+                                    f"{'a' if self.side == 'x' else 'b'})" if metric == "pwcca"
+                                    else "")
+        else:
+            base = cka_convention(metric, self.sigma)
+        return f"{base}; {_REDUCE_TEXT[how]}"
+
+    # -- computation -------------------------------------------------------------------
+    def _check(self, metric):
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+
+    @staticmethod
+    def _index(names, key) -> int:
+        if isinstance(key, str):
+            if key not in names:
+                raise KeyError(f"unknown layer {key!r}; layers are {names}")
+            return names.index(key)
+        k = int(key)
+        if not -len(names) <= k < len(names):
+            raise IndexError(f"layer index {k} out of range for {len(names)} layers")
+        return k % len(names)
+
+    def _nan(self, metric, why, n=0) -> Result:
+        return Result(metric, float("nan"), self.convention(metric), n=n, reason=why)
+
+    def _minibatch(self, i, j) -> Result:
+        mb = self._c.minibatch
+        if mb is None:
+            return self._nan("minibatch_cka", "accumulated only when requested (it depends on "
+                             "the batches): pass metrics=(..., 'minibatch_cka')")
+        for side, k in (("a", i), ("b", j)):
+            if self._c.mb_rows[side, k] != 1:
+                name = (self.layers_a if side == "a" else self.layers_b)[k]
+                return self._nan("minibatch_cka", f"{name!r} has several rows per image with "
+                                 f"reduce={self._reduce['cka']!r}; use 'flatten' or 'mean'")
+        conv = self.convention("minibatch_cka") + f"; {mb.batches} batches"
+        return Result("minibatch_cka", mb.value(i, j), conv, n=self.n,
+                      reason=f"{mb.skipped} batch(es) of < 4 images skipped" if mb.skipped
+                      else None)
+
+    def _compute(self, metric, i, j) -> Result:
+        if metric == "minibatch_cka":
+            return self._minibatch(i, j)
+        fam = FAMILY[metric]
+        if fam in self._c.skipped:
+            return self._nan(metric, f"not collected: {self._c.skipped[fam]}")
+        how = self._reduce[fam]
+        ea, eb = self._c.entries[("a", i, how)], self._c.entries[("b", j, how)]
+        if ea.rows != eb.rows:
+            return self._nan(metric, f"{ea.layer!r} gives {ea.rows} datapoints per image and "
+                             f"{eb.layer!r} {eb.rows} with reduce={how!r}: they cannot be paired; "
+                             "use reduce='mean' or 'resize'")
+        g = self._c.groups[how, ea.rows]
+        try:
+            if g.mode == "stream":
+                return self._stream_cell(metric, g, ea, eb)
+            return self._memory_cell(metric, ea, eb)
+        except ValueError as exc:
+            return self._nan(metric, str(exc), n=self.n * ea.rows)
+
+    def _cached(self, key, fn):
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def _stream_cell(self, metric, g, ea: Entry, eb: Entry) -> Result:
+        p = g.joint.pair(ea.slot, eb.slot)
+        if metric in ("cca", "pwcca"):
+            wx = self._cached(("w", ea), lambda: whitener(p.x.S, p.x.mean, p.n, self.rtol))
+            wy = self._cached(("w", eb), lambda: whitener(p.y.S, p.y.mean, p.n, self.rtol))
+            if metric == "cca":
+                return cca_from_pair(p, self.rtol, wx, wy)
+            return pwcca_from_pair(p, self.side, self.rtol, wx, wy)
+        if metric == "svcca":
+            bx = self._cached(("fb", ea), lambda: feature_basis(p.x.S, self.rtol))
+            by = self._cached(("fb", eb), lambda: feature_basis(p.y.S, self.rtol))
+            return svcca_from_bases(bx, by, self.keep, p.n, p.M)
+        if metric == "rbf_cka":
+            return self._nan(metric, "rbf_cka needs n x n kernels, not kept for this pass: "
+                             "request metrics=(..., 'rbf_cka') with a known number of images "
+                             "(memory grows as n^2)", n=p.n)
+        return linear_from_pair(p, debiased=metric == "debiased_cka")
+
+    def _gram(self, e: Entry) -> torch.Tensor:
+        return self._cached(("K", e), lambda: centred_gram(e.parts, e.shift))
+
+    def _centred(self, e: Entry, kind: str):
+        """(matrix, squared norm) of a layer's centred / U-centred / RBF kernel."""
+        def make():
+            if kind == "c":
+                A = center(self._gram(e))
+            elif kind == "u":
+                A = ucenter(self._gram(e))
+            else:
+                K, why = rbf_kernel(self._gram(e), self.sigma)
+                if K is None:
+                    return None, why
+                A = center(K)
+            return A, float((A * A).sum())
+        return self._cached((kind, e), make)
+
+    def _memory_cell(self, metric, ea: Entry, eb: Entry) -> Result:
+        n = ea.data.shape[0]
+        if metric in ("linear_cka", "debiased_cka", "rbf_cka"):
+            kind = {"linear_cka": "c", "debiased_cka": "u", "rbf_cka": "r"}[metric]
+            if kind == "u" and n < 4:
+                raise ValueError(f"the debiased estimator needs n >= 4 datapoints; got {n}")
+            (A, na), (B, nb) = self._centred(ea, kind), self._centred(eb, kind)
+            if A is None or B is None:
+                return self._nan(metric, na if A is None else nb, n)
+            if not (na > 0 and nb > 0):
+                side = "x" if not na > 0 else "y"
+                return self._nan(metric, f"{side} has no variance (or a non-positive unbiased "
+                                 "HSIC): undefined", n)
+            return Result(metric, float((A * B).sum()) / float(np.sqrt(na * nb)),
+                          self.convention(metric), n=n)
+        if metric == "svcca":
+            ba = self._cached(("gb", ea), lambda: gram_basis(self._gram(ea), self.rtol))
+            bb = self._cached(("gb", eb), lambda: gram_basis(self._gram(eb), self.rtol))
+            return svcca_from_bases(ba, bb, self.keep, n)
+        if n <= max(ea.d, eb.d):  # decide on the non-constant neurons before any d x d work
+            la, lb = (self._cached(("live", e), lambda e=e: live_count(e.data)) for e in (ea, eb))
+            check_n_gt_d(metric.upper(), n, la, lb)
+            if max(ea.d, eb.d) > MAX_FEATURE_D:
+                raise ValueError(f"{max(ea.d, eb.d)} features (mostly constant) are too many for "
+                                 "CCA here; use svcca or a CKA")
+        sa, sb = self._side(ea), self._side(eb)
+        Ea = ea.data.to(torch.float64) - sa.mean
+        Eb = eb.data.to(torch.float64) - sb.mean
+        p = Pair(sa, sb, Ea.mT @ Eb)
+        wa = self._cached(("w", ea), lambda: whitener(sa.S, sa.mean, n, self.rtol))
+        wb = self._cached(("w", eb), lambda: whitener(sb.S, sb.mean, n, self.rtol))
+        if metric == "cca":
+            return cca_from_pair(p, self.rtol, wa, wb)
+        return pwcca_from_pair(p, self.side, self.rtol, wa, wb)
+
+    def _side(self, e: Entry):
+        return self._cached(("side", e),
+                            lambda: side_from_data(e.data.to(torch.float64), higher=False))

@@ -1,0 +1,138 @@
+"""Streaming moments: feed batches, get CCA, SVCCA, PWCCA and (debiased) linear CKA exactly.
+
+Memory is O(d_x^2 + d_y^2 + d_x d_y), independent of the number of datapoints;
+the numerics (Chan-style merging of centred moments) are described in
+:mod:`cnnlens.similarity.joint`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._inputs import as_matrix, as_tensor, check_finite, check_pair
+from .cca import cca_from_pair, pwcca_from_pair, svcca_from_pair
+from .cka import linear_from_pair
+from .conv import reduce_pair
+from .joint import Joint
+from .linalg import RTOL, feature_basis, whitener
+from .result import Result
+from .stats import Pair
+
+__all__ = ["Joint", "Moments"]
+
+
+def _ptr(a) -> int | None:
+    """Address of the caller's buffer (tensor or numpy array), to avoid writing into it."""
+    if isinstance(a, torch.Tensor):
+        return a.data_ptr()
+    if isinstance(a, np.ndarray):
+        return a.__array_interface__["data"][0]
+    return None
+
+
+class Moments:
+    """Streaming statistics of two paired representations; any metric, exactly.
+
+    Parameters
+    ----------
+    reduce : str, optional
+        How conv batches (N, C, H, W) become 2-D ("positions", "mean", "flatten",
+        "resize"); required only when such batches come in.
+    higher : bool
+        Keep the fourth-order sums debiased CKA needs (default True).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnlens.similarity import Moments
+    >>> rng = np.random.default_rng(0)
+    >>> w = rng.normal(size=(6, 4))
+    >>> m = Moments()
+    >>> for _ in range(10):                      # batches of 100 datapoints
+    ...     x = rng.normal(size=(100, 6))
+    ...     _ = m.update(x, x @ w + 0.1 * rng.normal(size=(100, 4)))
+    >>> m.n, round(m.cca().score, 2), m.cca().k_y
+    (1000, 1.0, 4)
+    """
+
+    def __init__(self, reduce: str | None = None, higher: bool = True):
+        self.reduce, self.higher = reduce, higher
+        self._joint: Joint | None = None
+        self._cache: dict = {}  # per-side whitening / principal directions, until new data
+        self.batches = 0
+
+    @property
+    def n(self) -> int:
+        """Datapoints accumulated so far."""
+        return 0 if self._joint is None else self._joint.n
+
+    def update(self, x, y) -> Moments:
+        """Add a batch (rows = datapoints; conv batches are reduced with ``reduce``)."""
+        k = self.batches
+        tx, ty = as_tensor(x, f"x batch {k}"), as_tensor(y, f"y batch {k}")
+        check_finite(tx, f"x batch {k}")
+        check_finite(ty, f"y batch {k}")
+        if tx.ndim == 4 or ty.ndim == 4:
+            if self.reduce is None:
+                raise ValueError("conv batches (N, C, H, W) need Moments(reduce=...): one of "
+                                 "'positions', 'mean', 'flatten', 'resize'")
+            tx, ty = reduce_pair(tx, ty, self.reduce)
+        X, Y = as_matrix(tx, f"x batch {k}", False), as_matrix(ty, f"y batch {k}", False)
+        check_pair(X, Y, min_n=1)
+        # the accumulator centres in place: copy only tensors the caller still owns
+        owned = [t.data_ptr() not in (_ptr(x), _ptr(y)) for t in (X, Y)]
+        if self._joint is None:
+            self._joint = Joint([X.shape[1]], [Y.shape[1]], self.higher)
+        elif (X.shape[1], Y.shape[1]) != (self._joint.gx.D, self._joint.gy.D):
+            raise ValueError(f"batch {k} has {X.shape[1]} and {Y.shape[1]} features; earlier "
+                             f"batches had {self._joint.gx.D} and {self._joint.gy.D}")
+        step = max(64, 2 ** 20 // max(X.shape[1], Y.shape[1]))  # cache-sized float64 chunks
+        for i in range(0, X.shape[0], step):
+            self._joint.update([X[i:i + step]], [Y[i:i + step]], owned=owned)
+        self._cache.clear()
+        self.batches += 1
+        return self
+
+    def merge(self, other: Moments) -> Moments:
+        """Fold in an accumulator fed with other datapoints (e.g. from another worker)."""
+        if other._joint is not None:
+            if self._joint is None:
+                self._joint = Joint(other._joint.gx.sizes, other._joint.gy.sizes, self.higher)
+            self._joint.merge(other._joint)
+            self._cache.clear()
+            self.batches += other.batches
+        return self
+
+    def pair(self) -> Pair:
+        """The centred statistics (:class:`~cnnlens.similarity.stats.Pair`)."""
+        if self._joint is None or self._joint.n < 2:
+            raise ValueError(f"need at least 2 datapoints; got {self.n}")
+        return self._joint.pair()
+
+    def _cached(self, key, fn):
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def _whiteners(self, p: Pair, rtol: float):
+        return (self._cached(("w", "x", rtol), lambda: whitener(p.x.S, p.x.mean, p.n, rtol)),
+                self._cached(("w", "y", rtol), lambda: whitener(p.y.S, p.y.mean, p.n, rtol)))
+
+    def cca(self, rtol: float = RTOL) -> Result:
+        p = self.pair()
+        return cca_from_pair(p, rtol, *self._whiteners(p, rtol))
+
+    def svcca(self, keep=0.99, rtol: float = RTOL) -> Result:
+        p = self.pair()
+        bx = self._cached(("b", "x", rtol), lambda: feature_basis(p.x.S, rtol))
+        by = self._cached(("b", "y", rtol), lambda: feature_basis(p.y.S, rtol))
+        return svcca_from_pair(p, keep, rtol, bx, by)
+
+    def pwcca(self, side: str = "x", rtol: float = RTOL) -> Result:
+        p = self.pair()
+        return pwcca_from_pair(p, side, rtol, *self._whiteners(p, rtol))
+
+    def linear_cka(self, debiased: bool = False) -> Result:
+        if debiased and not self.higher:
+            raise ValueError("debiased CKA needs Moments(higher=True)")
+        return linear_from_pair(self.pair(), debiased)
