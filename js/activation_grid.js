@@ -5,7 +5,7 @@
 import { decodeMaps, rangeOf, tileStats, valueAt } from "./lib/decode.js";
 import { lut, remapTables } from "./lib/colormap.js";
 import { hitTest, layout, paintTiles, sizeCanvas, slotOf, sortOrder, tileRect, zoomFor } from "./lib/tiles.js";
-import { Listeners, context2d, debounce, fmt, h, select, showError } from "./lib/dom.js";
+import { Listeners, context2d, debounce, fmt, h, hasKernel, placeTip, select, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
 import { currentPayload } from "./lib/frames.js";
 
@@ -14,13 +14,17 @@ export { currentPayload };
 const COLORMAPS = ["viridis", "magma", "gray", "rdbu"];
 const HOVER_MS = 30;
 
-/** Layout for a decoded payload in a box cssWidth wide. */
+/**
+ * Layout for a decoded payload in a box cssWidth wide: tiles reflow to the width, and a
+ * tile is never drawn wider than the box (the zoom drops to fit; 1 is the floor).
+ */
 export function gridLayout(dec, cssWidth) {
   if (dec.kind === "vector") {
     const zoom = Math.max(4, Math.min(24, Math.floor(cssWidth / Math.ceil(Math.sqrt(dec.n)))));
     return layout(dec.n, 1, 1, { gap: 0, zoom, cssWidth });
   }
-  const zoom = zoomFor(Math.max(dec.h, dec.w), dec.n > 256 ? 32 : 64);
+  const target = dec.n > 256 ? 32 : dec.n > 32 ? 48 : 64;  // CSS px a tile: many channels, smaller tiles
+  const zoom = Math.min(zoomFor(Math.max(dec.h, dec.w), target), zoomFor(dec.w, cssWidth));
   return layout(dec.n, dec.h, dec.w, { gap: 1, zoom, cssWidth });
 }
 
@@ -51,7 +55,12 @@ async function render({ model, el }) {
   const prev = h("button", { text: "‹", title: "previous page" });
   const next = h("button", { text: "›", title: "next page" });
   const pageLabel = h("span", { className: "cnnlens-dim" });
-  const pager = h("span", { className: "cnnlens-pager" }, [prev, pageLabel, next]);
+  // pages beyond the first are computed by the kernel (exported frames hold the first page only)
+  const pager = h("span", { className: "cnnlens-pager cnnlens-needs-kernel" }, [prev, pageLabel, next]);
+  const live = hasKernel(model);
+  const badge = live ? null : h("span", { className: "cnnlens-static-badge", text: "static page",
+    title: "An exported page without a kernel: the views switch among the precomputed layers " +
+      "and images; uploads, recomputation and Run need the live notebook." });
   const note = h("div", { className: "cnnlens-note" });
   const error = h("div", { className: "cnnlens-error", attrs: { role: "alert" } });
   const canvas = h("canvas", { className: "cnnlens-canvas", tabIndex: 0 });
@@ -59,8 +68,9 @@ async function render({ model, el }) {
   const hoverMark = h("div", { className: "cnnlens-mark hover", hidden: true });
   const tip = h("div", { className: "cnnlens-tip", hidden: true });
   const wrap = h("div", { className: "cnnlens-wrap" }, [canvas, selMark, hoverMark, tip]);
-  const root = h("div", { className: "cnnlens-view cnnlens-grid", attrs: { "data-rendered": "0" } }, [
-    h("div", { className: "cnnlens-toolbar" }, [layerSel, normSel, sortSel, cmapSel, pager]),
+  const root = h("div", { className: `cnnlens-view cnnlens-grid${live ? "" : " cnnlens-static"}`,
+    attrs: { "data-rendered": "0" } }, [
+    h("div", { className: "cnnlens-toolbar" }, [layerSel, normSel, sortSel, cmapSel, pager, badge]),
     note, error, wrap,
   ]);
   el.append(root);
@@ -115,7 +125,7 @@ async function render({ model, el }) {
       stats = tileStats(dec);
     }
     const order = sortOrder(dec.channels, model.get("sort"), stats);
-    const lay = gridLayout(dec, root.clientWidth || el.clientWidth || 720);
+    const lay = gridLayout(dec, root.clientWidth || el.clientWidth || 640);
     sizeCanvas(canvas, lay);
     const { remap } = remapTables(dec, model.get("normalize"));
     paintTiles(context2d(canvas), dec, order, lay, lut(model.get("colormap")), remap);
@@ -151,8 +161,7 @@ async function render({ model, el }) {
       ? `${what} · ${fmt(valueAt(dec, at.i, q))}`
       : `${what} · range [${fmt(lo)}, ${fmt(hi)}] · here ${fmt(valueAt(dec, at.i, q))}`;
     const box = canvas.getBoundingClientRect();
-    Object.assign(tip.style, { left: `${ev.clientX - box.left + 12}px`, top: `${ev.clientY - box.top + 12}px` });
-    tip.hidden = false;
+    placeTip(tip, ev.clientX - box.left, ev.clientY - box.top, box.width, box.height);
     root.dataset.hover = String(at.channel);
     place(hoverMark, at.slot);
   }, HOVER_MS);

@@ -74,13 +74,15 @@ export function lineState(values) {
   return { x: new Float32Array(values.length).map((_, t) => t + 1), y: Float32Array.from(values), visible: true };
 }
 
-/** At most `most` integer ticks 1..n; mirror of cnnlens.widgets.spectrum.index_ticks. */
+/** At most `most` round integer ticks in 1..n; mirror of cnnlens.widgets.spectrum.index_ticks. */
 export function indexTicks(n, most = 8) {
   n = Math.max(Math.floor(n), 1);
-  const k = Math.min(n, most);
-  const out = new Set();
-  for (let t = 0; t < k; t++) out.add(Math.round(k === 1 ? 1 : 1 + (t * (n - 1)) / (k - 1)));
-  return Float64Array.from([...out].sort((a, b) => a - b));
+  for (let k = 0; ; k++) {
+    const step = [1, 2, 5][k % 3] * 10 ** Math.floor(k / 3);
+    const out = step <= 2 ? [] : [1];
+    for (let t = step <= 2 ? 1 : step; t <= n; t += step) out.push(t);
+    if (out.length <= Math.max(most, 2)) return Float64Array.from(out);
+  }
 }
 
 /** Rows of metric `m` out of the stacked (M, La, Lb) float32 matrices, or null. */
@@ -219,6 +221,9 @@ async function render({ model, el }) {
   const models = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await resolve(model, n)])));
   const { heatmap: hm, grid_a: ga, grid_b: gb, curve, baseline, spectrum: specFig, picker, heatmap_figure: hmFig } = models;
   const live = () => !!(hm && hm.comm && hm.comm_live !== false);
+  // An exported page: hide what needs a kernel (Run, progress) and say so once, here.
+  const staticPage = !!hm && !live();
+  el.classList.toggle("cnnlens-static", staticPage);
   const rows = () => Array.from(hm?.get("row") || []).map(String);
   const cols = () => Array.from(hm?.get("column") || []).map(String);
   // ipywidgets 8 Dropdowns sync `index` (not `value`); `metrics` lists the option keys in order.
@@ -258,7 +263,8 @@ async function render({ model, el }) {
     setIfChanged(el, "data-status", model.get("status"));
     setIfChanged(el, "data-metric", metric());
     const stage = model.get("stage");
-    status.textContent = `${metric()} · ${model.get("status")}${stage ? ` (${stage} ${done}/${total})` : ""}`;
+    status.textContent = `${metric()} · ${model.get("status")}${stage ? ` (${stage} ${done}/${total})` : ""}`
+      + (staticPage ? " · static page (no kernel)" : "");
     error.textContent = model.get("error") || "";
     error.style.display = model.get("error") ? "" : "none";
     schedule();

@@ -4,7 +4,7 @@
 import { decodeWeights } from "./lib/decode.js";
 import { filterLayout, legend, paintFilters } from "./lib/filters.js";
 import { hitTest, sizeCanvas, tileRect } from "./lib/tiles.js";
-import { Listeners, context2d, debounce, fmt, h, refModel, showError } from "./lib/dom.js";
+import { Listeners, context2d, debounce, fmt, h, placeTip, refModel, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
 
 async function render({ model, el }) {
@@ -85,8 +85,7 @@ async function render({ model, el }) {
     tip.textContent = w.mode === "norms" ? `filter ${at.slot} · norm ${fmt(w.norms[at.slot])}`
       : `filter ${at.slot} · range [${fmt(w.offset[at.slot])}, ${fmt(w.offset[at.slot] + 255 * w.scale[at.slot])}]`;
     const box = canvas.getBoundingClientRect();
-    Object.assign(tip.style, { left: `${ev.clientX - box.left + 12}px`, top: `${ev.clientY - box.top + 12}px` });
-    tip.hidden = false;
+    placeTip(tip, ev.clientX - box.left, ev.clientY - box.top, box.width, box.height);
   }, 30);
   L.dom(canvas, "mousemove", hover);
   L.dom(canvas, "mouseleave", () => { hover.cancel(); tip.hidden = true; });
@@ -99,6 +98,15 @@ async function render({ model, el }) {
   for (const name of ["payload", "layer", "weights_layer", "note", "error"]) L.model(model, `change:${name}`, draw);
   L.model(model, "change:selected", drawSelected);
   if (grid) L.model(grid, "change:neuron", placeSelection);
+  if (typeof ResizeObserver !== "undefined") {  // filters reflow to the width they are given
+    let width = root.clientWidth;
+    const ro = new ResizeObserver(() => {
+      const w = root.clientWidth;
+      if (w && Math.abs(w - width) > 8) { width = w; draw(); }
+    });
+    ro.observe(root);
+    L.add(() => ro.disconnect());
+  }
   L.add(() => hover.cancel());
   draw();
   return () => { L.dispose(); root.remove(); };

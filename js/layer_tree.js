@@ -35,6 +35,12 @@ function shapeText(shape) {
   return shape ? `(${shape.join("×")})` : "not run";
 }
 
+/** Everything a row says, in full: its tooltip (a narrow tree cuts the row's text short). */
+export function rowTitle(n) {
+  const params = n.params ? ` · ${n.params.toLocaleString("en-US")} parameters` : "";
+  return `${n.name} · ${n.type} · ${shapeText(n.shape)}${params}`;
+}
+
 async function render({ model, el }) {
   ensureStyle();
   const L = new Listeners();
@@ -59,7 +65,7 @@ async function render({ model, el }) {
       const open = kids[i].length ? !collapsed.has(i) : null;
       const attrs = {
         role: "treeitem", "data-layer-name": n.name, "data-index": i, "data-kind": n.kind,
-        "aria-selected": i === si ? "true" : "false", "aria-level": n.depth, title: `${n.name} (${n.type})`,
+        "aria-selected": i === si ? "true" : "false", "aria-level": n.depth, title: rowTitle(n),
       };
       if (open !== null) attrs["aria-expanded"] = String(open);
       return h("div", {
@@ -67,10 +73,10 @@ async function render({ model, el }) {
         style: { paddingLeft: `${4 + 12 * Math.max(0, n.depth - 1)}px` }, attrs,
       }, [
         h("span", { className: "cnnlens-toggle", text: open === null ? "" : open ? "▾" : "▸" }),
-        h("span", { text: label }),
+        h("span", { className: "cnnlens-tree-name", text: label }),
         h("span", { className: "cnnlens-kind", text: n.kind }),
-        h("span", { className: "cnnlens-dim", text: shapeText(n.shape) }),
-        n.params ? h("span", { className: "cnnlens-dim", text: `${fmtCount(n.params)} p` }) : null,
+        h("span", { className: "cnnlens-dim cnnlens-tree-shape", text: shapeText(n.shape) }),
+        n.params ? h("span", { className: "cnnlens-dim cnnlens-tree-params", text: `${fmtCount(n.params)} p` }) : null,
       ]);
     });
     root.replaceChildren(...rows);
@@ -121,7 +127,11 @@ async function render({ model, el }) {
     ev.preventDefault();
   });
   const follow = () => {
-    reveal(nodes, collapsed, nodes.findIndex((n) => n.name === selected()));
+    const si = nodes.findIndex((n) => n.name === selected());
+    // the keyboard cursor follows a selection made elsewhere (grid, heatmap, Python), or
+    // a stale cursor would mark a second row
+    if (si >= 0) focus = si;
+    reveal(nodes, collapsed, si);
     draw();
     root.querySelector('[aria-selected="true"]')?.scrollIntoView?.({ block: "nearest" });
   };

@@ -130,11 +130,14 @@ def test_spectrum_and_packing():
     assert sp.rho.tolist() == [0.9, 0.5, 0.2] and sp.pair == [1, 2]
     assert sp.baseline.y.tolist() == [0.3, 0.1] and sp.baseline.x.tolist() == [1, 2]
     assert sp.axes[0].tick_values.tolist() == [1, 2, 3]  # integer ticks for the index axis
+    assert sp.axes[0].tick_format == "d"  # 10, not d3's default "1e+1"
     sp.clear()  # nothing to draw: hidden, but still valid data for bqplot's JS
     assert not sp.curve.visible and sp.rho.size == 0 and np.isfinite(sp.curve.y).all()
     assert "cnnlens-spectrum" in sp._dom_classes
     # same numbers as indexTicks in js/tests/compare_link.test.js
-    assert index_ticks(64).tolist() == [1, 10, 19, 28, 37, 46, 55, 64] and index_ticks(0).tolist() == [1]
+    assert index_ticks(64).tolist() == [1, 10, 20, 30, 40, 50, 60] and index_ticks(0).tolist() == [1]
+    assert index_ticks(11).tolist() == [1, 3, 5, 7, 9, 11]
+    assert index_ticks(2000).tolist() == [1, 500, 1000, 1500, 2000]
     buf, shape = pack_spectra({(0, 1): [0.9, 0.5], (1, 0): np.arange(400) / 400}, 2, 2, k_max=8)
     arr = np.frombuffer(buf, np.float32).reshape(shape)
     assert shape == [2, 2, 8] and np.isnan(arr[0, 0]).all() and arr[0, 1, :2].tolist() == [
@@ -154,6 +157,15 @@ def test_unknown_kwargs_and_metric_rejected(model, model_b, images):
 def test_layout_state_and_matrix(done, model, model_b, images):
     cmp = done
     assert "cnnlens-compare" in cmp._dom_classes
+    # a job needs a kernel: an exported page hides these (CSS on .cnnlens-needs-kernel)
+    assert all("cnnlens-needs-kernel" in w._dom_classes for w in (cmp.button, cmp.progress))
+    assert all("cnnlens-needs-kernel" in lens.upload._dom_classes for lens in (cmp.lens_a, cmp.lens_b))
+    # the colour bar: five readable ticks and no label (bqplot centres it over the cells,
+    # which cut it); the title names the metric
+    figure = cmp.link.heatmap_figure
+    color_axis = next(a for a in figure.axes if a.scale is cmp.heatmap.scales["color"])
+    assert color_axis.label == "" and color_axis.tick_values.tolist() == [0, 0.25, 0.5, 0.75, 1]
+    assert figure.title == cmp.metric
     la, lb = len(cmp.heatmap.layers_a), len(cmp.heatmap.layers_b)
     assert cmp.matrix.shape == (la, lb) and cmp.matrix.dtype == np.float64
     assert cmp.heatmap.layers_a == cmp.result.layers_a and cmp.heatmap.layers_b == cmp.result.layers_b
@@ -281,6 +293,40 @@ def test_forward_error_in_the_job_is_shown_in_place(model, images):
     assert cmp.lens_b.layer == cmp.heatmap.layers_b[0]
     cmp.metric = "linear_cka"
     assert np.isnan(cmp.matrix).all()
+
+
+class Crash(BaseException):
+    """Not an Exception: what a model calling sys.exit() (or similar) throws in the job."""
+
+
+class Dies(nn.Module):
+    """Runs on small batches (the panes' dry run); kills the job thread on large ones."""
+
+    def __init__(self, inner, max_batch=8):
+        super().__init__()
+        self.inner, self.max_batch = inner, max_batch
+
+    def forward(self, x):
+        if x.shape[0] > self.max_batch:
+            raise Crash(f"thread killed on a batch of {x.shape[0]}")
+        return self.inner(x)
+
+
+def test_job_thread_crash_sets_error_state_and_wait_reraises(model, images):
+    dies = Dies(model)
+    cmp = Compare(model, dies, images, batch_size=24)
+    with pytest.raises(RuntimeError, match="Compare job failed") as info:
+        cmp.wait(timeout=120)
+    assert isinstance(info.value.__cause__, Crash)
+    # never stuck at "running": the crash is shown in place and the button is back to Run
+    assert cmp.link.status == "error" and "thread killed" in cmp.error
+    assert not cmp.running and cmp.button.description == "Run"
+    assert cmp.progress.bar_style == "danger"
+    with pytest.raises(RuntimeError, match="thread killed"):  # every later wait() too
+        cmp.wait(timeout=1)
+    dies.max_batch = len(images)  # a rerun starts clean
+    cmp.run()
+    assert cmp.wait(timeout=120) is True and cmp.link.status == "done" and cmp.error == ""
 
 
 def test_model_that_cannot_run_at_all(model, images):

@@ -41,6 +41,10 @@ def test_page_and_one_assets_folder_with_local_loader(lens, tmp_path):
     sources = re.findall(r'(?:src|href)="([^"]*)"', page)
     assert sources and all(s.startswith("lesson_files/") for s in sources), sources
     assert 'data-jupyter-widgets-cdn="lesson_files/cdn/"' in page  # no CDN fallback
+    # no kernel behind the page: what needs one is hidden (also without CSS :has support)
+    assert ".cnnlens-needs-kernel { display: none !important; }" in page
+    upload = next(s for s in embedded_state(report.path).values() if s["model_name"] == "FileUploadModel")
+    assert "cnnlens-needs-kernel" in upload["state"]["_dom_classes"]
     assert report.page_bytes == report.path.stat().st_size
     assert f"widget state {report.state_bytes / (1 << 20):.1f} MB" in page \
         or f"widget state {report.state_bytes / 1024:.0f} kB" in page

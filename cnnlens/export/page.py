@@ -104,7 +104,10 @@ def _loader_head(assets_url: str, modules) -> str:
             f"<script>require.config({{paths: {_json_for_script(paths)}}});</script>\n"
             # the CDN fallback of the manager goes to this folder too: never to the internet
             f'<script src="{html.escape(assets_url)}/html-manager/embed-amd.js" '
-            f'data-jupyter-widgets-cdn="{html.escape(assets_url)}/cdn/"></script>')
+            f'data-jupyter-widgets-cdn="{html.escape(assets_url)}/cdn/"></script>\n'
+            # no kernel here: Run, uploads and the like would do nothing (the views also
+            # hide them when they find no kernel; this covers browsers without CSS :has)
+            "<style>.cnnlens-needs-kernel { display: none !important; }</style>")
 
 
 def _modules(state: dict):

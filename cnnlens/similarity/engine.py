@@ -123,10 +123,22 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
 
     Notes
     -----
-    Per layer group (layers whose reduced activations have the same rows per
-    image) the statistics are either streamed moments (memory independent of the
-    number of images) or kept activations with one n x n Gram per layer
-    (d > n, RBF, or at most 1024 datapoints); see :mod:`cnnlens.similarity.plan`.
+    Forms: per group of pairable layers (same reduction and rows per image) the
+    statistics are either streamed moments -- each layer's own moments once,
+    all cross-moments from one GEMM per batch, memory independent of the number
+    of images -- or the kept activations with one n x n Gram per layer (when a
+    layer has d > n, RBF is requested, or there are at most 1024 datapoints);
+    see :mod:`cnnlens.similarity.plan`. ``"minibatch_cka"`` (Nguyen et al.) is
+    the CKA that streams flattened conv layers over unbounded data; it depends
+    on ``batch_size``. NaN/Inf activations raise
+    :class:`cnnlens.capture.NonFiniteError` naming the layer.
+
+    Examples
+    --------
+    >>> res = similarity_matrix(model_a, model_b, images,              # doctest: +SKIP
+    ...                         layers_a=lambda l: l.depth == 1, layers_b=lambda l: l.depth == 1,
+    ...                         metrics=("svcca", "linear_cka"), progress="text")
+    >>> res.matrix("linear_cka"), res.spectrum("layer1", "layer1")    # doctest: +SKIP
     """
     from cnnlens.probe import layer_tree
 

@@ -100,6 +100,8 @@ class Compare(MatrixJob, W.VBox):
         self.progress = W.IntProgress(value=0, min=0, max=1, description="",
                                       layout=W.Layout(width="220px"))
         self.button = W.Button(description="Run", icon="play", layout=W.Layout(width="110px"))
+        for control in (self.progress, self.button):  # hidden in an exported page: no job there
+            control.add_class("cnnlens-needs-kernel")
         figure = self.heatmap.figure()
         self.link = CompareLink(heatmap=self.heatmap, heatmap_figure=figure, curve=self.spectrum.curve,
                                 baseline=self.spectrum.baseline, spectrum=self.spectrum,
@@ -108,7 +110,8 @@ class Compare(MatrixJob, W.VBox):
                                 grid_b=self.lens_b.grid if self.lens_b else None,
                                 error="; ".join(e for e in errors if e))
         super().__init__(children=[
-            W.HBox([self.picker, self.progress, self.button, self.link]),
+            W.HBox([self.picker, self.progress, self.button, self.link],
+                   layout=W.Layout(align_items="center", flex_flow="row wrap")),
             W.HBox([figure, self.spectrum]),
             W.HBox([pane_a, pane_b], layout=W.Layout(flex_flow="row wrap")),
         ])
@@ -131,9 +134,9 @@ class Compare(MatrixJob, W.VBox):
     def _make_lens(side, model, data, opts):
         """A Lens pane, or an in-place error box when the model cannot run on the data."""
         title = W.HTML(f"<b>model {side}</b> · {html.escape(type(model).__name__)}")
-        # Side by side when there is room, stacked otherwise: a Lens is ~950 px wide and
-        # two squeezed into one row would overlap (and swallow each other's clicks).
-        layout = W.Layout(flex="1 1 600px", min_width="0", overflow="auto")
+        # Stacked, each pane the full width, unless both fit side by side at 900 px or more
+        # (tree 260 + grid + detail 300): a squeezed Lens has no room left for its tiles.
+        layout = W.Layout(flex="1 1 900px", min_width="0", overflow="auto")
         try:
             lens = Lens(model, data, **opts)
             return lens, W.VBox([title, lens], layout=layout), ""

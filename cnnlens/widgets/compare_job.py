@@ -83,6 +83,9 @@ class MatrixJob:
                 return False
         if self._job_error is not None:
             raise RuntimeError(f"Compare job failed: {describe(self._job_error)}") from self._job_error
+        if self._thread is not None and not self._complete and self.link.status == "running":
+            # the thread is gone but never said how it ended: a crash, not a timeout
+            raise RuntimeError("Compare job stopped without finishing or reporting an error")
         return self._complete
 
     # -- background job ----------------------------------------------------------------
@@ -115,12 +118,26 @@ class MatrixJob:
             self._on_selected()  # a cell clicked while the matrix was filling
         except sim.Cancelled:
             self._set_status("cancelled")
-        except Exception as exc:  # noqa: BLE001 - shown in place; wait() re-raises it
-            self._job_error = exc
-            self._set_status("error", error=describe(exc))
+        # BaseException too: whatever ends this thread (say, a model that calls sys.exit())
+        # must not leave the widget "running" forever, with wait() returning False as if
+        # it had merely timed out.
+        except BaseException as exc:  # noqa: BLE001 - shown in place; wait() re-raises it
+            self._fail(exc)
         finally:
             if token is self._token:
                 self.button.description, self.button.icon = "Run", "play"
+
+    def _fail(self, exc):
+        """Record a crash of the job (wait() re-raises it) and show it in place."""
+        self._job_error = exc
+        try:
+            text = describe(exc)
+        except Exception:  # noqa: BLE001 - an exception whose str() raises still gets a line
+            text = f"{type(exc).__name__} (unprintable)"
+        try:
+            self._set_status("error", error=text)
+        except Exception:  # noqa: BLE001, S110 - views closed meanwhile; wait() still raises
+            pass
 
     def _after_matrix(self, token, result):
         """Spectra of every pair + every metric's matrix, for kernel-less views (export)."""

@@ -188,19 +188,22 @@ class SimilarityHeatmap(GridHeatMap):
     def figure(self, **kwargs) -> Figure:
         """A bqplot Figure with layer axes and a 0..1 colour legend (class ``cnnlens-heatmap``)."""
         longest = max((len(n) for n in self.layers_a), default=4)
+        left = min(40 + 6 * longest, 200)  # room for the row names (10 px font: ~6 px a char)
         axes = [
             BqAxis(scale=self.scales["row"], side="left", label="model A",
-                   tick_style={"font-size": "10px"}),
+                   tick_style={"font-size": "10px"}, label_offset=f"{left - 14}px"),
             BqAxis(scale=self.scales["column"], side="bottom", label="model B",
                    tick_rotate=-45, tick_style={"font-size": "10px"}),
-            ColorAxis(scale=self.scales["color"], side="right"),
+            # five ticks: eleven crowd the short bar. No label: bqplot centres it above the
+            # bar, half over the cells, which cut it ("near_cka"); the title names the metric.
+            ColorAxis(scale=self.scales["color"], side="right", tick_values=np.linspace(0, 1, 5),
+                      tick_format=".2~f", tick_style={"font-size": "10px"}),
         ]
-        kwargs.setdefault("fig_margin", {"top": 40, "bottom": 80, "right": 70,
-                                         "left": min(40 + 6 * longest, 200)})
+        kwargs.setdefault("fig_margin", {"top": 40, "bottom": 80, "right": 70, "left": left})
         kwargs.setdefault("layout", {"width": "460px", "height": "420px"})
         kwargs.setdefault("title", self.metric)
         fig = Figure(marks=[self], axes=axes, padding_x=0.0, padding_y=0.0, **kwargs)
         fig.add_class("cnnlens-heatmap")
-        # the title names the metric (the colour legend has no room for a label)
+        # the title names the metric; it follows a switch
         self.observe(lambda change: setattr(fig, "title", change["new"]), names=["metric"])
         return fig

@@ -205,6 +205,12 @@ class Lens(LensLinks, W.VBox):
         """
         return self._job.wait(timeout)
 
+    def to_html(self, path, **kwargs):
+        """Write an offline page of this Lens; see :func:`cnnlens.export.export_lens`."""
+        from ..export import export_lens
+
+        return export_lens(self, path, **kwargs)
+
     def activations(self, layer=None, images=None):
         """Activations of ``layer`` (default: the selected one); see :meth:`Inspector.activations`."""
         return self._inspector.activations(self.layer if layer is None else layer, images)

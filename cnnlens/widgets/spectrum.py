@@ -35,12 +35,22 @@ def _draw(mark: Lines, y: np.ndarray) -> None:
 
 
 def index_ticks(n: int, most: int = 8) -> np.ndarray:
-    """At most ``most`` integer ticks from 1 to n (the axis counts correlations).
+    """At most ``most`` round integer ticks in 1..n (the axis counts correlations).
 
-    Mirror of ``indexTicks`` in js/compare_link.js.
+    The step is the smallest of 1, 2, 5, 10, 20, 50, ... that fits: 1, 3, 5, ... for steps
+    up to 2, else 1 and the multiples of the step (1, 10, 20, ...). Mirror of ``indexTicks``
+    in js/compare_link.js.
+
+    >>> index_ticks(11).tolist(), index_ticks(64).tolist()
+    ([1.0, 3.0, 5.0, 7.0, 9.0, 11.0], [1.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
     """
-    n = max(int(n), 1)
-    return np.unique(np.round(np.linspace(1, n, min(n, most)))).astype(np.float64)
+    n, k = max(int(n), 1), 0
+    while True:
+        step = (1, 2, 5)[k % 3] * 10 ** (k // 3)
+        ticks = np.arange(1, n + 1, step) if step <= 2 else np.r_[1, np.arange(step, n + 1, step)]
+        if len(ticks) <= max(most, 2):
+            return ticks.astype(np.float64)
+        k += 1
 
 
 class Spectrum(Figure):
@@ -71,7 +81,8 @@ class Spectrum(Figure):
                               display_legend=True)
         # integer tick_values (set on show); never num_ticks: with bqplot 0.13 it makes the
         # axis format ".undefinedg" (a throw) once a one-point domain grows
-        axes = [Axis(scale=x, label="index (sorted)", tick_values=index_ticks(1)),
+        # "d": d3's default format writes the tick 10 as "1e+1"
+        axes = [Axis(scale=x, label="index (sorted)", tick_values=index_ticks(1), tick_format="d"),
                 Axis(scale=y, side="left", label="canonical correlation",
                      tick_format=".1f")]
         kwargs.setdefault("layout", {"width": "380px", "height": "300px"})

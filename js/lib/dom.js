@@ -83,6 +83,29 @@ export async function refModel(model, name) {
   return null;
 }
 
+/**
+ * Whether a kernel stands behind this view. JupyterLab's, Notebook 7's and Voila's widget
+ * managers expose the kernel; the html-manager of an exported page has none, and there a
+ * change saved from the page reaches nothing. No manager at all (a bare model) counts as live.
+ * @param {any} model
+ */
+export function hasKernel(model) {
+  const wm = model && model.widget_manager;
+  return !wm || !!wm.kernel;
+}
+
+/**
+ * Keep a tooltip inside its box: to the lower right of (x, y), flipped left/up near the edges.
+ * @param {HTMLElement} tip absolutely positioned in a box `width` x `height` CSS px
+ */
+export function placeTip(tip, x, y, width, height) {
+  tip.hidden = false;
+  const w = tip.offsetWidth || 0, h = tip.offsetHeight || 0;
+  const left = x + 12 + w > width && x - 12 - w >= 0 ? x - 12 - w : x + 12;
+  const top = y + 12 + h > height && y - 12 - h >= 0 ? y - 12 - h : y + 12;
+  Object.assign(tip.style, { left: `${left}px`, top: `${top}px` });
+}
+
 /** Show an error text in place (the .cnnlens-error area), hidden when empty. */
 export function showError(box, text) {
   box.textContent = text || "";

@@ -87,10 +87,12 @@ test("spectrumFor slices the NaN-padded (La, Lb, K) buffer; lineState draws or h
   assert.deepEqual([Array.from(empty.x), Array.from(empty.y), empty.visible], [[1], [0], false]);
 });
 
-test("indexTicks: at most 8 integer ticks from 1 to n (mirror of spectrum.index_ticks)", () => {
+test("indexTicks: at most 8 round integer ticks in 1..n (mirror of spectrum.index_ticks)", () => {
   assert.deepEqual(Array.from(indexTicks(1)), [1]);
   assert.deepEqual(Array.from(indexTicks(4)), [1, 2, 3, 4]);
-  assert.deepEqual(Array.from(indexTicks(64)), [1, 10, 19, 28, 37, 46, 55, 64]);
+  assert.deepEqual(Array.from(indexTicks(11)), [1, 3, 5, 7, 9, 11]);
+  assert.deepEqual(Array.from(indexTicks(64)), [1, 10, 20, 30, 40, 50, 60]);
+  assert.deepEqual(Array.from(indexTicks(2000)), [1, 500, 1000, 1500, 2000]);
   assert.deepEqual(Array.from(indexTicks(0)), [1]);
 });
 
@@ -274,4 +276,17 @@ test("render: a throw while following a click never reaches bqplot's click handl
   assert.match(logged.join("\n"), /undefinedg/);
   t.cleanup();
   t.root.remove();
+});
+
+test("render: an exported page (no kernel) says so and is marked static; a live one is not", async () => {
+  const off = await setup();
+  assert.ok(off.el.classList.contains("cnnlens-static"));
+  assert.match(off.el.querySelector(".cnnlens-compare-status").textContent, /static page/);
+  off.cleanup();
+  off.root.remove();
+  const on = await setup({ live: true });
+  assert.ok(!on.el.classList.contains("cnnlens-static"));
+  assert.doesNotMatch(on.el.querySelector(".cnnlens-compare-status").textContent, /static/);
+  on.cleanup();
+  on.root.remove();
 });

@@ -100,6 +100,60 @@ def test_compare_page_offline_heatmap_links_panes_and_spectrum(page, compare_exp
         assert any(d and "NaN" not in d for d in curve), "spectrum curve not drawn"
 
 
+LAYOUT = """() => Array.from(document.querySelectorAll('.cnnlens-lens')).map((lens) => {
+  const box = (sel) => { const r = lens.querySelector(sel).getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+  return {tree: box('.cnnlens-tree'), grid: box('.cnnlens-grid'), canvas: box('.cnnlens-grid canvas'),
+    toolbar: box('.cnnlens-grid .cnnlens-toolbar'), detail: box('.cnnlens-detail'),
+    cut: Array.from(lens.querySelectorAll('.cnnlens-tree-row .cnnlens-dim')).filter((s) =>
+      s.scrollWidth > s.clientWidth || s.getBoundingClientRect().right > box('.cnnlens-tree').right + 1)
+      .map((s) => s.textContent)};
+})"""
+
+
+def overlaps(a, b):
+    return a["left"] < b["right"] - 1 and b["left"] < a["right"] - 1 and \
+        a["top"] < b["bottom"] - 1 and b["top"] < a["bottom"] - 1
+
+
+def layout_problems(page):
+    found = []
+    for k, p in enumerate(page.evaluate(LAYOUT)):
+        if p["canvas"]["right"] > p["grid"]["right"] + 1:
+            found.append(f"pane {k}: tiles run past the grid's box ({p['canvas']} vs {p['grid']})")
+        for name in ("canvas", "toolbar", "grid"):
+            if overlaps(p[name], p["detail"]):
+                found.append(f"pane {k}: {name} overlaps the neuron detail")
+        if overlaps(p["tree"], p["grid"]):
+            found.append(f"pane {k}: tree overlaps the grid")
+        if p["cut"]:
+            found.append(f"pane {k}: tree text cut off: {p['cut']}")
+    return found
+
+
+def test_compare_page_lays_out_panes_and_hides_kernel_controls(page, compare_export):
+    _, report = compare_export
+    open_offline(page, report.path)
+    page.locator(".cnnlens-compare-link[data-rendered='1']").wait_for()
+    assert layout_problems(page) == []
+    # narrower: the detail wraps below the grid, and the tiles reflow (ResizeObserver)
+    page.set_viewport_size({"width": 760, "height": 900})
+    page.wait_for_function("""() => Array.from(document.querySelectorAll('.cnnlens-lens')).every((l) =>
+        l.querySelector('.cnnlens-grid canvas').getBoundingClientRect().right
+        <= l.querySelector('.cnnlens-grid').getBoundingClientRect().right + 1)""")
+    assert layout_problems(page) == []
+    # no kernel: Run, progress, uploads, paging and re-ranking are hidden; the page says so
+    for hidden in (".cnnlens-compare .widget-button", ".cnnlens-compare .widget-upload",
+                   ".cnnlens-pager", ".cnnlens-needs-kernel"):
+        found = page.locator(hidden).all()
+        assert found and not any(el.is_visible() for el in found), hidden
+    assert "static page" in page.locator(".cnnlens-compare-status").inner_text()
+    # empty slots after the last tile stay blank, not grey
+    wraps = page.locator(".cnnlens-grid .cnnlens-wrap").evaluate_all(
+        "ws => ws.map(w => getComputedStyle(w).backgroundColor)")
+    assert set(wraps) == {"rgba(0, 0, 0, 0)"}, wraps
+
+
 def test_switching_images_repaints_grid_offline(page, compare_export):
     _, report = compare_export
     open_offline(page, report.path)
