@@ -1,7 +1,7 @@
 """Teaching export without a browser: page layout, embedded state, budget, escaping, CLI.
 
 The real-browser checks of the same pages (offline rendering, clicks) are in
-tests/ui/test_export.py.
+tests/ui/test_offline_page.py.
 """
 from __future__ import annotations
 
