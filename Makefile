@@ -47,7 +47,7 @@ else
 endif
 
 test: setup chromium ## run every tier: Python, JS units, real browser
-	$(MAKE) --no-print-directory test-py test-js test-ui
+	$(MAKE) --no-print-directory --keep-going test-py test-js test-ui
 
 test-py: setup ## tier 1: core, widget state, notebooks (pytest)
 	@time $(PY) -m pytest -q -m "not browser" -p no:cacheprovider
