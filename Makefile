@@ -43,7 +43,7 @@ demo: setup ## train/load the demo models and open the quickstart in JupyterLab
 ifdef HEADLESS
 	$(VENV)/bin/jupyter execute $(NOTEBOOK)
 else
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 $(NOTEBOOK)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(NOTEBOOK)
 endif
 
 test: setup chromium ## run every tier: Python, JS units, real browser
