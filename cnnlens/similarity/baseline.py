@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 import torch
 
-from .linalg import _threads
+from .linalg import small_threads
 
 __all__ = ["random_spectrum"]
 
@@ -35,7 +35,7 @@ def random_spectrum(n: int, kx: int, ky: int, draws: int = 3) -> np.ndarray:
     for _ in range(draws):
         A = _wishart(rng, p, q)
         Cm = _wishart(rng, p, df)
-        with _threads(p):
+        with small_threads(p):
             L = torch.linalg.cholesky(A + Cm)
             Li = torch.linalg.solve_triangular(L, torch.eye(p, dtype=torch.float64), upper=False)
             r2 = torch.linalg.eigvalsh(Li @ A @ Li.mT).clamp(0, 1)

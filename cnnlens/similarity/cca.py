@@ -17,6 +17,7 @@ from .linalg import (
     gram_basis,
     n_keep,
     pwcca_weights,
+    small_threads,
     svcca_rho,
     svdvals,
     whitened_cross,
@@ -75,7 +76,7 @@ def _undefined(metric, n, wx, wy, convention) -> Result:
                          "are dead or constant over these datapoints): similarity is undefined")
 
 
-def cca_from_pair(p: Pair, rtol: float = RTOL, wx: Whitener | None = None,
+def _cca_from_pair(p: Pair, rtol: float = RTOL, wx: Whitener | None = None,
                   wy: Whitener | None = None) -> Result:
     """Mean canonical correlation from pair statistics (raises ValueError if n <= d)."""
     wx, wy = _whiteners(p, rtol, wx, wy)
@@ -91,7 +92,7 @@ def cca_from_pair(p: Pair, rtol: float = RTOL, wx: Whitener | None = None,
                   dropped_x=wx.dropped, dropped_y=wy.dropped, reason=_forced(p.n, wx, wy))
 
 
-def pwcca_from_pair(p: Pair, side: str = "x", rtol: float = RTOL, wx: Whitener | None = None,
+def _pwcca_from_pair(p: Pair, side: str = "x", rtol: float = RTOL, wx: Whitener | None = None,
                     wy: Whitener | None = None) -> Result:
     """Projection-weighted CCA, weights from ``side`` (raises ValueError if n <= d)."""
     if side not in ("x", "y"):
@@ -115,13 +116,33 @@ def pwcca_from_pair(p: Pair, side: str = "x", rtol: float = RTOL, wx: Whitener |
                   reason=_forced(p.n, wx, wy))
 
 
+def cca_from_pair(p: Pair, rtol: float = RTOL, wx: Whitener | None = None,
+                  wy: Whitener | None = None) -> Result:
+    """Mean canonical correlation from pair statistics (raises ValueError if n <= d)."""
+    with small_threads(max(p.x.d, p.y.d)):
+        return _cca_from_pair(p, rtol, wx, wy)
+
+
+def pwcca_from_pair(p: Pair, side: str = "x", rtol: float = RTOL, wx: Whitener | None = None,
+                    wy: Whitener | None = None) -> Result:
+    """Projection-weighted CCA, weights from ``side`` (raises ValueError if n <= d)."""
+    with small_threads(max(p.x.d, p.y.d)):
+        return _pwcca_from_pair(p, side, rtol, wx, wy)
+
+
+def svcca_from_bases(bx: Basis, by: Basis, keep, n: int, M=None) -> Result:
+    """SVCCA from two :class:`~cnnlens.similarity.linalg.Basis` (+ cross-scatter if feature form)."""
+    with small_threads(max(bx.vecs.shape[0], by.vecs.shape[0])):
+        return _svcca_from_bases(bx, by, keep, n, M)
+
+
 def _keep_text(keep) -> str:
     if isinstance(keep, float):
         return f"explaining {keep:.4g} of the variance"
     return f"{keep}"
 
 
-def svcca_from_bases(bx: Basis, by: Basis, keep, n: int, M=None) -> Result:
+def _svcca_from_bases(bx: Basis, by: Basis, keep, n: int, M=None) -> Result:
     """SVCCA from two :class:`~cnnlens.similarity.linalg.Basis` (+ cross-scatter if feature form)."""
     kx, ky = n_keep(bx, keep), n_keep(by, keep)
     form = "Gram (n x n) form" if bx.gram else "feature form"

@@ -48,20 +48,26 @@ RTOL = 1e-10
 CONST_TOL = 1e-12
 
 
-_SMALL = 640  # decompositions up to this size run on one thread (see _threads)
+_SMALL = 640  # decompositions up to this size run on one thread (see small_threads)
+_SMALL_FLOPS = 5e7  # and products up to this many flops (~1 ms on one core)
 
 
 @contextmanager
-def _threads(size: int):
-    """One intra-op thread for small LAPACK calls.
+def small_threads(size: int = 0, flops: float | None = None):
+    """One intra-op thread for work on small (size x size) matrices.
 
-    eigh/svd of a 200 x 200 matrix take 4 ms on one thread, and on two threads
-    3-9 ms when the machine is idle but 0.1-2 s when another process holds a
-    core (each of their many small parallel regions waits for the descheduled
-    thread). Large ones keep all threads (eigh 2000: 0.7 s vs 1.2 s).
+    On 2 cores shared with another busy process, a 64 x 64 matmul takes 13 us on
+    one thread and 8 ms on two (MKL waits a scheduler slice for the descheduled
+    thread); eigh/svd of 200 x 200 take 4 ms vs 0.1-2 s. Idle, two threads gain
+    nothing below ~600. Large decompositions keep all threads (eigh 2000: 0.7 s
+    vs 1.2 s). With ``flops``, the test is the work of a GEMM instead: products
+    under ~1 ms on one core gain little from a second thread when idle and can
+    lose 10x next to a busy process (a (64 x 16384) @ (16384 x 64) product:
+    1.8 ms on one thread, 12 ms on two).
     """
     prev = torch.get_num_threads()
-    if size > _SMALL or prev == 1:
+    big = flops > _SMALL_FLOPS if flops is not None else size > _SMALL
+    if big or prev == 1:
         yield
         return
     torch.set_num_threads(1)
@@ -72,22 +78,22 @@ def _threads(size: int):
 
 
 def eigh(A: torch.Tensor):
-    with _threads(A.shape[-1]):
+    with small_threads(A.shape[-1]):
         return torch.linalg.eigh(A)
 
 
 def svd(A: torch.Tensor):
-    with _threads(max(A.shape[-2:])):
+    with small_threads(max(A.shape[-2:])):
         return torch.linalg.svd(A, full_matrices=False)
 
 
 def svdvals(A: torch.Tensor):
-    with _threads(max(A.shape[-2:])):
+    with small_threads(max(A.shape[-2:])):
         return torch.linalg.svdvals(A)
 
 
 def qr(A: torch.Tensor):
-    with _threads(max(A.shape[-2:])):
+    with small_threads(max(A.shape[-2:])):
         return torch.linalg.qr(A)
 
 

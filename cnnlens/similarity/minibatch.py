@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from .linalg import small_threads
+
 __all__ = ["MinibatchCKA"]
 
 
@@ -33,7 +35,8 @@ class MinibatchCKA:
         layer to float64 would cost more than its forward pass.
         """
         e = x - x.mean(0)
-        K = (e @ e.mT).to(torch.float64)
+        with small_threads(flops=2.0 * e.shape[0] ** 2 * e.shape[1]):
+            K = (e @ e.mT).to(torch.float64)
         K.fill_diagonal_(0)
         return K
 
