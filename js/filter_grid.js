@@ -1,11 +1,49 @@
 // Twin of cnnlens/widgets/filter_grid.py: learned filters; clicking one sets `neuron` on
 // the referenced ActivationGrid model, so every view selects the same channel.
+// With no kernel (an exported page) it follows the grid's layer from its `frames` and
+// draws the weight histogram itself (the notebook's bqplot one is hidden there).
 
-import { decodeWeights } from "./lib/decode.js";
+import { decodeWeights, floats } from "./lib/decode.js";
+import { filterSource } from "./lib/frames.js";
 import { filterLayout, legend, paintFilters } from "./lib/filters.js";
 import { hitTest, sizeCanvas, tileRect } from "./lib/tiles.js";
 import { Listeners, context2d, debounce, fmt, h, placeTip, refModel, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/**
+ * Bars of precomputed weight counts (`{counts, centres}` float32 bytes) into `box` as SVG,
+ * or hide it when there are none. data-bins / data-total say what was drawn.
+ */
+export function drawHistogram(box, histogram, name) {
+  const counts = histogram ? floats(histogram.counts) : new Float32Array(0);
+  const centres = histogram ? floats(histogram.centres) : new Float32Array(0);
+  box.hidden = counts.length === 0;
+  box.dataset.bins = String(counts.length);
+  box.dataset.total = String(counts.reduce((a, b) => a + b, 0));
+  if (box.hidden) { box.replaceChildren(); return; }
+  const W = 300, H = 90, top = Math.max(...counts, 1), bw = W / counts.length;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("width", "100%");
+  svg.setAttribute("height", String(H));
+  svg.setAttribute("preserveAspectRatio", "none");
+  counts.forEach((c, i) => {
+    const r = document.createElementNS(SVG, "rect");
+    const hgt = (c / top) * H;
+    Object.entries({ x: i * bw + 0.5, y: H - hgt, width: Math.max(bw - 1, 0.5), height: hgt, fill: "#31688e" })
+      .forEach(([k, v]) => r.setAttribute(k, String(v)));
+    const t = document.createElementNS(SVG, "title");
+    t.textContent = `${fmt(centres[i])}: ${c}`;
+    r.append(t);
+    svg.append(r);
+  });
+  const lo = centres[0] - (centres[1] - centres[0] || 0) / 2;
+  const hi = centres[centres.length - 1] + (centres[1] - centres[0] || 0) / 2;
+  box.replaceChildren(h("div", { className: "cnnlens-dim", text: `weights of ${name}` }), svg,
+    h("div", { className: "cnnlens-dim", text: `${fmt(lo)} … ${fmt(hi)} · peak ${top}` }));
+}
 
 async function render({ model, el }) {
   ensureStyle();
@@ -20,8 +58,9 @@ async function render({ model, el }) {
   const wrap = h("div", { className: "cnnlens-wrap" }, [canvas, selMark, tip]);
   const selCanvas = h("canvas", { className: "cnnlens-filter-selected" });
   const selBox = h("div", { hidden: true }, [h("div", { className: "cnnlens-dim", text: "selected filter" }), selCanvas]);
+  const hist = h("div", { className: "cnnlens-filter-hist", hidden: true });
   const root = h("div", { className: "cnnlens-view cnnlens-filters", attrs: { "data-rendered": "0" } },
-    [title, note, error, wrap, selBox]);
+    [title, note, error, wrap, selBox, hist]);
   el.append(root);
   /** @type {{w:any, lay:any}|null} */
   let shown = null;
@@ -36,8 +75,9 @@ async function render({ model, el }) {
     selMark.hidden = false;
   }
 
-  function drawSelected() {
-    const sel = model.get("selected");
+  function drawSelected(src) {
+    // `selected` (one filter of a norms-only layer) is computed by the kernel for its layer
+    const sel = src.source === "live" ? model.get("selected") : null;
     let w = null;
     try { w = sel && sel.shape ? decodeWeights(sel) : null; } catch (e) { showError(error, String(e)); }
     selBox.hidden = !w;
@@ -49,14 +89,14 @@ async function render({ model, el }) {
   }
 
   function draw() {
-    showError(error, model.get("error"));
-    const p = model.get("payload");
+    const src = filterSource(model, grid);
+    showError(error, src.error);
+    const p = src.payload;
     let w = null;
     try { w = p && p.shape ? decodeWeights(p) : null; } catch (e) { showError(error, String(e)); }
-    root.dataset.layer = model.get("layer");
-    root.dataset.weights = model.get("weights_layer");
-    title.textContent = w ? `filters of ${model.get("weights_layer")} ${JSON.stringify(w.sourceShape)}` : "filters";
-    note.textContent = [model.get("note"), legend(w)].filter(Boolean).join(" · ");
+    Object.assign(root.dataset, { layer: src.layer, weights: src.weights_layer, source: src.source });
+    title.textContent = w ? `filters of ${src.weights_layer} ${JSON.stringify(w.sourceShape)}` : "filters";
+    note.textContent = [src.note, legend(w)].filter(Boolean).join(" · ");
     if (w) {
       const lay = filterLayout(w, root.clientWidth || el.clientWidth || 600);
       sizeCanvas(canvas, lay);
@@ -68,9 +108,10 @@ async function render({ model, el }) {
       shown = null;
       root.dataset.mode = "none";
     }
+    drawHistogram(hist, src.histogram, src.weights_layer);
     root.dataset.rendered = "1";
     placeSelection();
-    drawSelected();
+    drawSelected(src);
   }
 
   const hit = (ev) => {
@@ -96,8 +137,12 @@ async function render({ model, el }) {
     grid.save_changes();
   });
   for (const name of ["payload", "layer", "weights_layer", "note", "error"]) L.model(model, `change:${name}`, draw);
-  L.model(model, "change:selected", drawSelected);
-  if (grid) L.model(grid, "change:neuron", placeSelection);
+  for (const name of ["frames", "frame_weights"]) L.model(model, `change:${name}`, draw);
+  L.model(model, "change:selected", () => drawSelected(filterSource(model, grid)));
+  if (grid) {
+    L.model(grid, "change:neuron", placeSelection);
+    L.model(grid, "change:layer", draw);
+  }
   if (typeof ResizeObserver !== "undefined") {  // filters reflow to the width they are given
     let width = root.clientWidth;
     const ro = new ResizeObserver(() => {

@@ -3,10 +3,12 @@
 // It follows the referenced ActivationGrid model in JS; until the kernel's full-resolution
 // payload arrives (or with no kernel at all) it draws the channel from the grid's tiles.
 // The kernel ranks top images off its main thread: data-topk says where that stands.
+// With no kernel (an exported page) the top images come from the model's `frames` and the
+// filter is cut from the filter view's frames, for every exported layer.
 
 import { decodeImages, decodeMaps, decodeWeights, floats, ints, rangeOf, valueAt } from "./lib/decode.js";
 import { lut } from "./lib/colormap.js";
-import { channelOf, currentPayload } from "./lib/frames.js";
+import { channelOf, currentPayload, filterOf, filterSource, frameTop } from "./lib/frames.js";
 import { filterLayout, paintFilters } from "./lib/filters.js";
 import { layout, paintImage, paintTiles, sizeCanvas } from "./lib/tiles.js";
 import { Listeners, context2d, debounce, fmt, h, refModel, select, showError } from "./lib/dom.js";
@@ -27,9 +29,40 @@ export function isCurrent(model, grid) {
  * "ready" or "error". State saved before top_status existed counts as ready if it has images.
  */
 export function topStatus(model, grid) {
-  if (grid.get("neuron") < 0) return "none";
-  if (!isCurrent(model, grid)) return "pending";
-  return model.get("top_status") ?? (model.get("top")?.images ? "ready" : "none");
+  return topSource(model, grid).status;
+}
+
+/**
+ * Top images for the grid's selection: the kernel's `top` when it is current and ready,
+ * else the exported frame's row, else nothing (with the live status).
+ * @returns {{status:string, source:string, top:null|{indices:Int32Array, scores:Float32Array,
+ *   by:string, images:any, ids:Int32Array|null}}}
+ */
+export function topSource(model, grid) {
+  if (grid.get("neuron") < 0) return { status: "none", source: "none", top: null };
+  const current = isCurrent(model, grid);
+  const status = !current ? "pending" : model.get("top_status") ?? (model.get("top")?.images ? "ready" : "none");
+  const t = model.get("top");
+  if (current && status === "ready" && t) {
+    return { status, source: "live", top: { indices: ints(t.indices), scores: floats(t.scores), by: t.by,
+      images: t.images, ids: null } };
+  }
+  const f = frameTop(model, grid);
+  if (f) {
+    const thumbs = model.get("frame_images") || {};
+    return { status: "ready", source: "frame", top: { ...f, images: thumbs.images, ids: ints(thumbs.ids) } };
+  }
+  return { status, source: "none", top: null };
+}
+
+/** The filter of the grid's neuron: the kernel's `kernels` when current, else cut from the filter view. */
+export function kernelSource(model, grid, filters) {
+  const k = isCurrent(model, grid) ? model.get("kernels") : null;
+  if (k && k.shape) return decodeWeights(k);
+  if (!filters || grid.get("neuron") < 0) return null;
+  const src = filterSource(filters, grid);
+  if (src.layer !== grid.get("layer") || !src.payload?.shape) return null;
+  return filterOf(decodeWeights(src.payload), grid.get("neuron"));
 }
 
 /** The channel to enlarge: own full-resolution payload if current, else the grid's tile. */
@@ -49,6 +82,7 @@ async function render({ model, el }) {
   const L = new Listeners();
   // Standalone (no grid reference), the detail's own layer/neuron/image_index stand in.
   const grid = (await refModel(model, "grid")) ?? model;
+  const filters = await refModel(model, "filters");
   const head = h("div", { className: "cnnlens-toolbar" });
   const range = h("div", { className: "cnnlens-note" });
   const error = h("div", { className: "cnnlens-error", attrs: { role: "alert" } });
@@ -96,34 +130,38 @@ async function render({ model, el }) {
   }
 
   function drawTop() {
-    const status = topStatus(model, grid);
+    const { status, source, top: t } = topSource(model, grid);
     root.dataset.topk = status;
+    root.dataset.topSource = source;
     top.setAttribute("aria-busy", String(status === "pending"));
     // Say "ranking" only when the kernel said so: with no kernel (an exported page) a
     // selection it never saw stays pending, and there is nothing to wait for.
     topNote.textContent = status === "pending" && isCurrent(model, grid) ? "ranking images…" : "";
     topNote.hidden = !topNote.textContent;
-    const t = isCurrent(model, grid) && status === "ready" ? model.get("top") : null;
     const imgs = t && t.images ? decodeImages(t.images) : null;
-    const idx = t ? ints(t.indices) : new Int32Array(0);
-    const scores = t ? floats(t.scores) : new Float32Array(0);
+    const idx = t ? t.indices : new Int32Array(0);
+    const scores = t ? t.scores : new Float32Array(0);
     const items = [];
-    for (let k = 0; imgs && k < imgs.n; k++) {
+    for (let k = 0; imgs && k < idx.length; k++) {
+      const at = t.ids ? t.ids.indexOf(idx[k]) : k;  // frames share one thumbnail set
+      if (at < 0 || at >= imgs.n) continue;
       const c = h("canvas", { width: imgs.w, height: imgs.h });
       const z = 48 / Math.max(imgs.w, imgs.h);
       Object.assign(c.style, { width: `${Math.round(imgs.w * z)}px`, height: `${Math.round(imgs.h * z)}px` });
-      paintImage(context2d(c), imgs, k);
+      paintImage(context2d(c), imgs, at);
       items.push(h("div", { className: "cnnlens-thumb", title: `image ${idx[k]} · ${t.by} ${fmt(scores[k])}`,
         attrs: { "data-index": idx[k], "aria-selected": String(idx[k] === grid.get("image_index")) } },
       [c, h("span", { className: "cnnlens-dim", text: fmt(scores[k]) })]));
     }
     top.replaceChildren(...items);
     top.dataset.count = String(items.length);
+    root.dataset.top = Array.from(idx).join(",");
   }
 
   function drawFilter() {
-    const k = isCurrent(model, grid) ? model.get("kernels") : null;
-    const w = k && k.shape ? decodeWeights(k) : null;
+    let w = null;
+    try { w = kernelSource(model, grid, filters); } catch (e) { showError(error, String(e)); }
+    root.dataset.filter = w ? "1" : "0";
     filtBox.hidden = !w;
     if (w) {
       const lay = filterLayout(w, 200, 96);
@@ -178,7 +216,8 @@ async function render({ model, el }) {
     grid.set("image_index", Number(t.dataset.index));
     grid.save_changes();
   });
-  for (const name of ["layer", "neuron", "image_index", "channel", "image", "kernels", "top", "top_status", "error"]) {
+  for (const name of ["layer", "neuron", "image_index", "channel", "image", "kernels", "top", "top_status", "error",
+    "frames", "frame_images"]) {
     L.model(model, `change:${name}`, draw);
   }
   L.model(model, "change:opacity", () => { slider.value = model.get("opacity"); overlay.style.opacity = String(model.get("opacity")); });

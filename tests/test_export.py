@@ -54,12 +54,51 @@ def test_page_and_one_assets_folder_with_local_loader(lens, tmp_path):
 def test_frames_cover_layers_x_images_as_binary_tiles(lens, tmp_path):
     report = export_lens(lens, tmp_path / "p.html", layers=["0", "4"], images=[1, 2])
     state = embedded_state(report.path)
-    (grid,) = [s for s in state.values() if s["state"].get("frames")]
+    (grid,) = [s for s in state.values() if s["state"].get("frames") and "sort" in s["state"]]
     assert sorted(grid["state"]["frames"]) == ["0|1", "0|2", "4|1", "4|2"]
     paths = {tuple(b["path"]) for b in grid["buffers"]}
     assert ("frames", "4|2", "data") in paths  # uint8 tiles travel as buffers, not JSON lists
     assert all(b["encoding"] == "base64" for b in grid["buffers"])
     assert lens.grid.frames == {}  # the live widget is left as it was
+
+
+def _view_state(state, trait):
+    (found,) = [s for s in state.values() if trait in s["state"] and s["state"].get("frames")]
+    return found
+
+
+def test_filter_and_top_k_frames_cover_every_exported_layer(lens, tmp_path):
+    import numpy as np
+
+    small = export_lens(lens, tmp_path / "small.html", layers=["0"], images=[0])
+    report = export_lens(lens, tmp_path / "p.html", layers=["0", "1", "4"], images=[0])
+    state = embedded_state(report.path)
+    filters, detail = _view_state(state, "frame_weights"), _view_state(state, "frame_images")
+    wanted = {"0", "1", "4", lens.layer}
+    assert set(filters["state"]["frames"]) == wanted
+    # conv "0" and the ReLU "1" after it share one weights payload: stored once
+    assert filters["state"]["frames"]["1"]["weights_layer"] == "0"
+    used = {f["weights_layer"] for f in filters["state"]["frames"].values()} - {""}
+    assert set(filters["state"]["frame_weights"]) == used
+    fbufs = {tuple(b["path"]) for b in filters["buffers"]}
+    assert ("frame_weights", "0", "data") in fbufs  # uint8 tiles, not JSON lists
+    assert ("frames", "4", "histogram", "counts") in fbufs
+    assert set(detail["state"]["frames"]) == wanted
+    dbufs = {tuple(b["path"]): b["data"] for b in detail["buffers"]}
+    assert ("frame_images", "images", "data") in dbufs
+    for layer in ["0", "1", "4"]:
+        f = detail["state"]["frames"][layer]
+        assert f["error"] == "" and f["channels"] == lens.activations(layer).shape[1]
+        raw = __import__("base64").b64decode(dbufs[("frames", layer, "indices")])
+        idx = np.frombuffer(raw, np.int32).reshape(f["channels"], f["k"])
+        want, _ = lens.inspector.top_images(layer, 2, k=f["k"], by=f["by"])
+        assert idx[2].tolist() == want.tolist()  # ranked as the live detail ranks
+    # counted in the budget: more layers, more state; and the budget check sees it
+    assert report.state_bytes > small.state_bytes
+    with pytest.raises(ExportBudgetError):
+        export_lens(lens, tmp_path / "q.html", layers=["0", "1", "4"], images=[0],
+                    max_bytes=report.state_bytes - 1)
+    assert lens.filters.frames == {} and lens.detail.frames == {}  # live widgets untouched
 
 
 def test_selection_is_validated(lens, tmp_path):

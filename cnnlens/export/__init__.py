@@ -38,6 +38,7 @@ __all__ = [
     "export_notebook",
     "export_widgets",
     "lens_frames",
+    "lens_view_frames",
 ]
 
 
@@ -95,6 +96,33 @@ def lens_frames(lens, layers=None, images=None, *, max_bytes=None, base_bytes=0)
     return frames
 
 
+def raw_bytes(obj) -> int:
+    """Binary bytes in a (nested) payload; base64 in the page makes them 4/3 as many."""
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return len(obj)
+    if isinstance(obj, dict):
+        return sum(raw_bytes(v) for v in obj.values())
+    return 0
+
+
+def lens_view_frames(lens, layers=None) -> dict:
+    """Filter view and neuron detail tables of one Lens pane for a page with no kernel.
+
+    Per exported layer (and the selected one, whose histogram the page draws too): the
+    filter payload and weight histogram (:func:`~cnnlens.widgets.filter_grid.filter_frames`)
+    and the top-k images of every channel (:func:`~cnnlens.widgets.neuron_detail.top_frames`).
+    Returns ``{widget: {trait: value}}`` for :func:`export_widgets`.
+    """
+    from ..widgets.filter_grid import filter_frames
+    from ..widgets.neuron_detail import top_frames
+
+    names = list(dict.fromkeys([*_layer_names(lens, layers), lens.layer]))
+    filters, weights = filter_frames(lens.inspector, names, lens._weights_cache)
+    tops, thumbs = top_frames(lens.inspector, names, k=lens.detail.k, by=lens.detail.by)
+    return {lens.filters: {"frames": filters, "frame_weights": weights},
+            lens.detail: {"frames": tops, "frame_images": thumbs}}
+
+
 def export_lens(lens, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX_BYTES,
                 title="cnnlens Lens") -> ExportReport:
     """Write a Lens as an offline page (``lens.to_html``).
@@ -113,9 +141,12 @@ def export_lens(lens, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX_B
         names the overrun and the largest layers when the selection would exceed it.
     """
     lens.wait()  # a ranking still running would be saved as pending: no top images offline
-    frames = {lens.grid: lens_frames(lens, layers, images, max_bytes=max_bytes)}
+    views = lens_view_frames(lens, layers)
+    frames = {lens.grid: lens_frames(lens, layers, images, max_bytes=max_bytes,
+                                     base_bytes=raw_bytes(views) * 4 // 3)}
     n_layers, n_images = len(_layer_names(lens, layers)), len(_image_indices(lens, images))
     return export_widgets([lens], path, title=title, max_bytes=max_bytes, frames=frames,
+                          traits=views, drop=[lens.histogram],
                           note=f"{n_layers} layers x {n_images} images")
 
 
@@ -159,11 +190,14 @@ def export_compare(cmp, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX
                                                             cmp.heatmap.layers_b)
     shown_a = [n for n in layers_a if n in cmp.lens_a.grid.layers]
     shown_b = [n for n in layers_b if n in cmp.lens_b.grid.layers]
-    frames = {cmp.lens_a.grid: lens_frames(cmp.lens_a, shown_a, images, max_bytes=max_bytes)}
-    used = sum(len(v) for p in frames[cmp.lens_a.grid].values() for v in p.values()
-               if isinstance(v, bytes)) * 4 // 3
+    views = {**lens_view_frames(cmp.lens_a, shown_a), **lens_view_frames(cmp.lens_b, shown_b)}
+    used = raw_bytes(views) * 4 // 3
+    frames = {cmp.lens_a.grid: lens_frames(cmp.lens_a, shown_a, images, max_bytes=max_bytes,
+                                           base_bytes=used)}
+    used += raw_bytes(frames[cmp.lens_a.grid]) * 4 // 3
     frames[cmp.lens_b.grid] = lens_frames(cmp.lens_b, shown_b, images, max_bytes=max_bytes,
                                           base_bytes=used)
     n_images = len(_image_indices(cmp.lens_a, images))
     return export_widgets([cmp], path, title=title, max_bytes=max_bytes, frames=frames,
+                          traits=views, drop=[cmp.lens_a.histogram, cmp.lens_b.histogram],
                           note=f"{len(layers_a)} x {len(layers_b)} layers, {n_images} images")

@@ -130,21 +130,22 @@ def _state_of(views) -> dict:
             state.update(dependency_state([_instances[model_id]], drop_defaults=False))
 
 
-def _patch_frames(state: dict, frames: dict) -> None:
-    """Put precomputed frames into the embedded state without touching the live widgets.
+def _patch_traits(state: dict, traits: dict) -> None:
+    """Put precomputed tables into the embedded state without touching the live widgets.
 
-    ``frames``: ActivationGrid -> {"layer|image": payload}. Setting the trait instead would
-    push every frame to a displayed notebook view too, and leave them behind in it.
+    ``traits``: widget -> {trait: value}, e.g. ActivationGrid -> {"frames": {"layer|image":
+    payload}}. Setting the traits instead would push every frame to a displayed notebook
+    view too, and leave them behind in it.
     """
     from base64 import standard_b64encode
 
     from ipywidgets.widgets.widget import _remove_buffers
 
-    for grid, payloads in frames.items():
-        entry = state[grid.model_id]
-        plain, paths, buffers = _remove_buffers({"frames": payloads})
-        entry["state"]["frames"] = plain["frames"]
-        kept = [b for b in entry.get("buffers", []) if b["path"][0] != "frames"]
+    for widget, values in traits.items():
+        entry = state[widget.model_id]
+        plain, paths, buffers = _remove_buffers(dict(values))
+        entry["state"].update(plain)
+        kept = [b for b in entry.get("buffers", []) if b["path"][0] not in values]
         entry["buffers"] = kept + [
             {"encoding": "base64", "path": path, "data": standard_b64encode(buf).decode("ascii")}
             for path, buf in zip(paths, buffers)]
@@ -173,7 +174,7 @@ def budget_error(total: int, max_bytes: int, frames: dict, per=None) -> ExportBu
 
 
 def export_widgets(views, path, *, title="cnnlens", max_bytes=DEFAULT_MAX_BYTES, frames=None,
-                   note="") -> ExportReport:
+                   traits=None, drop=(), note="") -> ExportReport:
     """Write `views` (widgets, shown in this order) as an offline page at `path`.
 
     Parameters
@@ -186,6 +187,12 @@ def export_widgets(views, path, *, title="cnnlens", max_bytes=DEFAULT_MAX_BYTES,
         Budget for the embedded widget state; :class:`ExportBudgetError` when exceeded.
     frames : dict, optional
         ActivationGrid -> ``{"layer|image": payload}`` to embed as that grid's ``frames``.
+    traits : dict, optional
+        widget -> ``{trait: value}`` to embed as well (the filter and detail views' tables);
+        counted in ``max_bytes`` like everything in the state.
+    drop : list of widgets
+        Views left out of the page's layout (their models stay in the state): the Lens's
+        bqplot weight histogram, which the filter view redraws from its frames instead.
     note : str
         A line for the page's footer.
     """
@@ -194,7 +201,15 @@ def export_widgets(views, path, *, title="cnnlens", max_bytes=DEFAULT_MAX_BYTES,
     views = list(views) if isinstance(views, (list, tuple)) else [views]
     path = pathlib.Path(path)
     state = _state_of(views)
-    _patch_frames(state, frames or {})
+    patches = {w: dict(v) for w, v in (traits or {}).items()}
+    for grid, payloads in (frames or {}).items():
+        patches.setdefault(grid, {})["frames"] = payloads
+    _patch_traits(state, patches)
+    gone = {f"IPY_MODEL_{w.model_id}" for w in drop}
+    for entry in state.values():
+        kids = entry["state"].get("children")
+        if isinstance(kids, list) and gone & set(kids):
+            entry["state"]["children"] = [c for c in kids if c not in gone]
     data = embed_data(views, drop_defaults=False, state=state)
     state_json = _json_for_script(data["manager_state"])
     if max_bytes is not None and len(state_json) > max_bytes:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import traitlets as t
 
-from ..encode import encode_weights
+from ..encode import encode_vector, encode_weights
 from .activation_grid import ActivationGrid, bundle, describe
 from .layer_tree import filter_weights, weight_layer
 
@@ -47,6 +47,11 @@ class FilterGrid(anywidget.AnyWidget):
     """ActivationGrid: selection model; clicks set its ``neuron``. Default None."""
     error = t.Unicode("").tag(sync=True)
     """str: error shown in place. Default ``""``."""
+    frames = t.Dict().tag(sync=True)
+    """dict: ``layer -> {weights_layer, note, error, histogram}`` for kernel-less pages (see
+    :func:`filter_frames`); used when the grid's layer is not the live ``layer``. Default ``{}``."""
+    frame_weights = t.Dict().tag(sync=True)
+    """dict: ``weights_layer -> encode_weights payload`` the ``frames`` share. Default ``{}``."""
 
 
 def _encoded(inspector, wl: str, cache: dict):
@@ -89,6 +94,31 @@ def filter_state(inspector, layer: str, cache: dict | None = None) -> dict:
     except Exception as exc:  # noqa: BLE001 - shown in place
         return {"layer": layer, "payload": {}, "weights_layer": "", "note": "",
                 "error": describe(exc), "histogram": None}  # fmt: skip
+
+
+def filter_frames(inspector, layers, cache: dict | None = None) -> tuple[dict, dict]:
+    """What the filter view shows for each of ``layers``, for a page with no kernel.
+
+    Built with :func:`filter_state` (the live view's code path). Returns ``(frames,
+    weights)``: ``frames[layer]`` holds ``weights_layer``, ``note``, ``error`` and
+    ``histogram`` (``{"counts", "centres"}`` float32 bytes, or None); ``weights[wl]`` the
+    ``encode_weights`` payload, stored once for the layers that share it (conv, bn, relu).
+    """
+    cache = {} if cache is None else cache
+    frames, weights = {}, {}
+    for layer in layers:
+        state = filter_state(inspector, layer, cache)
+        hist = state["histogram"]
+        if state["weights_layer"]:
+            weights[state["weights_layer"]] = state["payload"]
+        frames[layer] = {
+            "weights_layer": state["weights_layer"],
+            "note": state["note"],
+            "error": state["error"],
+            "histogram": None if hist is None
+            else {"counts": encode_vector(hist[0]), "centres": encode_vector(hist[1])},
+        }
+    return frames, weights
 
 
 def selected_filter(inspector, view: FilterGrid, neuron: int) -> dict:

@@ -114,14 +114,15 @@ class Lens(LensLinks, W.VBox):
             grid=self.grid,
             layout=W.Layout(flex="0 0 260px", width="260px", max_height="560px", overflow="auto"),
         )
+        self.filters = FilterGrid(grid=self.grid)
         self.detail = NeuronDetail(
             grid=self.grid,
+            filters=self.filters,
             k=opts.pop("top_k", 8),
             by=opts.pop("by", "mean"),
             layout=W.Layout(flex="0 0 300px", width="300px"),
         )
         self._job = DetailJob(self._inspector, self.detail, self.grid)
-        self.filters = FilterGrid(grid=self.grid)
         self.picker = ImagePicker(grid=self.grid)
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="Add image")
         self.upload.add_class("cnnlens-needs-kernel")  # hidden in exported pages (no kernel)

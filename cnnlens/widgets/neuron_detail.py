@@ -9,6 +9,7 @@ import traitlets as t
 
 from ..encode import encode_images, encode_maps, encode_vector, encode_weights
 from .activation_grid import ActivationGrid, bundle, describe
+from .filter_grid import FilterGrid
 from .layer_tree import weight_layer
 
 TOP_STATUS = ("none", "pending", "ready", "error")
@@ -53,6 +54,14 @@ class NeuronDetail(anywidget.AnyWidget):
     """ActivationGrid: selection model followed in JS; top-k clicks set its image_index."""
     error = t.Unicode("").tag(sync=True)
     """str: error shown in place. Default ``""``."""
+    filters = t.Instance(FilterGrid, allow_none=True).tag(sync=True, **W.widget_serialization)
+    """FilterGrid: the pane's filter view; with no kernel, the filter is cut from its frames."""
+    frames = t.Dict().tag(sync=True)
+    """dict: ``layer -> top-k table`` for kernel-less pages (see :func:`top_frames`); used
+    when ``top`` is not for the grid's selection. Default ``{}``."""
+    frame_images = t.Dict().tag(sync=True)
+    """dict: thumbnails of every image in ``frames``: ``ids`` int32 bytes, ``images``
+    (encode_images). Default ``{}``."""
 
     @t.validate("k")
     def _valid_k(self, proposal):
@@ -131,3 +140,34 @@ def top_state(inspector, layer: str, neuron: int, *, k: int = 8, by: str = "mean
         "by": by,
     }
     return {"top": top, "top_status": "ready"}
+
+
+def top_frames(inspector, layers, *, k: int = 8, by: str = "mean") -> tuple[dict, dict]:
+    """Top-k images of every channel of each of ``layers``, for a page with no kernel.
+
+    Ranked as :meth:`Inspector.top_images` ranks (``torch.topk`` of ``channel_scores``).
+    Returns ``(frames, images)``: ``frames[layer]`` = ``{"indices": int32 (C, k) bytes,
+    "scores": float32 (C, k) bytes, "k", "channels", "by", "error"}``; ``images`` the 48 px
+    thumbnails of every image that ranks anywhere (``ids`` int32 bytes + ``images``).
+    """
+    frames, used = {}, set()
+    for layer in layers:
+        try:
+            scores = inspector.channel_scores(layer, by)  # (N, C), cached per layer
+            kk = min(int(k), len(scores))
+            values, idx = torch.topk(scores.T, kk, dim=1)
+        except Exception as exc:  # noqa: BLE001 - shown in place in the page
+            frames[layer] = {"error": describe(exc), "k": 0, "channels": 0, "by": by}
+            continue
+        used.update(idx.unique().tolist())
+        frames[layer] = {
+            "indices": idx.to(torch.int32).contiguous().numpy().tobytes(),
+            "scores": encode_vector(values),
+            "k": kk, "channels": int(idx.shape[0]), "by": by, "error": "",
+        }  # fmt: skip
+    ids = sorted(used)
+    images = {} if not ids else {
+        "ids": torch.tensor(ids, dtype=torch.int32).numpy().tobytes(),
+        "images": encode_images(inspector.images[ids], size=48),
+    }  # fmt: skip
+    return frames, images

@@ -178,6 +178,36 @@ def test_lens_page_switches_layers_from_frames(page, tmp_path):
         grid.and_(page.locator(f"{attr('data-layer', name)}[data-rendered='1']")).wait_for()
 
 
+def test_lens_page_filters_histogram_and_top_k_follow_layers(page, tmp_path):
+    lens = cl.Lens(tiny_cnn(0), IMAGES)
+    layers = ["0", "1", "3", "7"]
+    report = export_lens(lens, tmp_path / "lens.html", layers=layers, images=[0])
+    open_offline(page, report.path)
+    filters, detail = page.locator(".cnnlens-filters"), page.locator(".cnnlens-detail")
+    hist = filters.locator(".cnnlens-filter-hist")
+    assert filters.get_attribute("data-layer") == lens.layer
+    seen = {}
+    for name, weights in [("3", "3"), ("7", "7"), ("1", "0")]:
+        page.locator(f".cnnlens-tree {attr('data-layer-name', name)}").click()
+        filters.and_(page.locator(f"{attr('data-layer', name)}{attr('data-weights', weights)}"
+                                  "[data-rendered='1']")).wait_for()
+        assert hist.is_visible() and int(hist.get_attribute("data-bins")) > 1
+        seen[name] = (filters.locator("canvas.cnnlens-filter-canvas").evaluate("c => c.toDataURL()"),
+                      hist.inner_text())
+        # a channel click: the top images of *this* layer, from the exported table
+        page.locator(".cnnlens-grid canvas.cnnlens-canvas").click(position={"x": 3, "y": 3})
+        detail.and_(page.locator(f"{attr('data-layer', name)}[data-topk='ready']")).wait_for()
+        want, _ = lens.inspector.top_images(name, int(detail.get_attribute("data-neuron")),
+                                            k=lens.detail.k)
+        assert detail.get_attribute("data-top") == ",".join(map(str, want.tolist()))
+        assert detail.locator(".cnnlens-top .cnnlens-thumb").count() == len(want)
+        # the linear layer's 10x256 weights show as norms only: no filter to cut out offline
+        assert detail.get_attribute("data-filter") == ("0" if name == "7" else "1")
+    assert seen["3"] != seen["7"] != seen["1"], "filters/histogram did not re-render"
+    # the notebook's bqplot histogram is left out: the filter view draws its own
+    assert page.locator(".cnnlens-lens .bqplot").count() == 0
+
+
 # no "." allowed in module names; brackets reach the same global
 HOSTILE = ["<script>window['__pwned'] = 1</script>", "q\"uote's & </div>",
            "<img src=x onerror=\"window['__pwned']=2\">"]
