@@ -151,7 +151,10 @@ def heatmap_case(peak32, peak64, repeats, n_img):
         "10 cells timed, scaled")
     row(case, "forward passes only (capture)", timeit(lambda: [list(stream(
         m, (imgs[i:i + 64] for i in range(0, n_img, 64)), names)) for m in (a, b)], repeats),
-        fwd)
+        fwd, "copies every output")
+    row(case, "forward passes only (consume)", timeit(lambda: [list(stream(
+        m, (imgs[i:i + 64] for i in range(0, n_img, 64)), names, consume=lambda n, t: None))
+        for m in (a, b)], repeats), fwd, "hook-time callback, no copy")
     kw = {"layers_a": depth1, "layers_b": depth1, "reduce": {"cca": "mean", "cka": "flatten"}}
     row(case, "cnnlens end to end, full CKA", timeit(lambda: sim.similarity_matrix(
         a, b, imgs, metrics=("linear_cka",), **kw), repeats), fwd + gram, "exact, float64")

@@ -12,7 +12,9 @@ Hooks exist only inside a context manager and are removed on every exit path;
 the model runs in eval mode under ``torch.no_grad()`` on its own device and each
 module's train/eval flag is restored, also when forward raises; outputs are
 detached, copied (in-place modules later on cannot change them) and moved to
-CPU float32 inside the hook.
+CPU float32 inside the hook -- or, with ``stream(..., consume=f)``, handed to
+``f`` inside the hook and never copied (``f`` reduces them before any later
+in-place module can change them).
 """
 from __future__ import annotations
 
@@ -106,11 +108,12 @@ def _hooked(model: nn.Module, module_names: set[str] | None, on_output: Callable
 class Recording:
     """Outputs recorded by :func:`recording` for ``.layers``, per name, in call order."""
 
-    def __init__(self, layers: list[Layer], pick=None):
+    def __init__(self, layers: list[Layer], pick=None, consume=None, check_finite=False):
         self.layers = layers
         self._wanted = {layer.name for layer in layers}
-        self._pick = pick
-        self._chunks: dict[str, list[torch.Tensor]] = {}
+        self._pick, self._consume, self._check = pick, consume, check_finite
+        self._chunks: dict[str, list] = {}  # tensors, or their shapes when consumed
+        self.start = 0  # index of the batch's first image (error messages)
         self.error: Exception | None = None  # raised by take(), after the forward
         # stream() switches this on only around its own forward, so that two
         # streams over one model (zip(stream(m, a), stream(m, b))) stay apart.
@@ -132,15 +135,28 @@ class Recording:
                 f"layer {name!r} returned {type(output).__name__} with no tensor for "
                 f"pick={pick!r}; pass pick=<index|key|callable>")
             return
-        # Copy always: an in-place module later in the net (ReLU(inplace=True))
-        # would otherwise rewrite this tensor after the hook returned.
-        t = t.detach().to(device="cpu", dtype=torch.float32, copy=True)
-        self._chunks.setdefault(name, []).append(t)
+        if self._consume is None:
+            # Copy always: an in-place module later in the net (ReLU(inplace=True))
+            # would otherwise rewrite this tensor after the hook returned.
+            t = t.detach().to(device="cpu", dtype=torch.float32, copy=True)
+            self._chunks.setdefault(name, []).append(t)
+            return
+        t = t.detach().to(device="cpu", dtype=torch.float32)  # no copy if already there
+        self._chunks.setdefault(name, []).append(t.shape)
+        try:  # now, before a later in-place module can change t
+            if self._check:
+                _check_finite(name, t, self.start)
+            self._consume(name, t)
+        # Kept for take() (after the forward): raised here it would become a
+        # ForwardError blaming the model; later hooks of this forward are skipped.
+        except Exception as exc:  # noqa: BLE001
+            self.error = exc
 
     def take(self) -> dict[str, torch.Tensor]:
         """Everything recorded since the last ``take``, concatenated on dim 0, and clear."""
         err, self.error = self.error, None
-        out = {k: _cat(v) for k, v in self._chunks.items()} if err is None else None
+        out = None if err is not None else {k: _cat(v) if self._consume is None else torch.Size(
+            (sum(s[0] for s in v), *v[0][1:])) for k, v in self._chunks.items()}
         self._chunks.clear()
         if err is not None:
             raise err
@@ -152,8 +168,8 @@ def _cat(parts: list[torch.Tensor]) -> torch.Tensor:
 
 
 @contextmanager
-def _recording(model, layers, pick=None):
-    rec = Recording(resolve(model, layers), pick)
+def _recording(model, layers, pick=None, consume=None, check_finite=False):
+    rec = Recording(resolve(model, layers), pick, consume, check_finite)
     with eval_mode(model), _hooked(model, {x.module_name for x in rec.layers}, rec._on_output):
         yield rec
 
@@ -197,21 +213,22 @@ def _forward(model: nn.Module, batch: torch.Tensor, device) -> None:
                            f"batch of shape {tuple(batch.shape)}: {msg}{hint}") from exc
 
 
-def _check_finite(out: dict[str, torch.Tensor], start: int) -> None:
-    for name, t in out.items():  # call order: the first offender is the earliest layer
-        if not torch.isfinite(t).all():
-            nan, inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
-            raise NonFiniteError(
-                f"activations of layer {name!r} contain {nan} NaN and {inf} Inf values (images "
-                f"{start}..{start + len(t) - 1}), the first recorded layer with non-finite "
-                "values: check the input scaling and the weights at or before it")
+def _check_finite(name: str, t: torch.Tensor, start: int) -> None:
+    # One sum is ~8x cheaper than a mask; NaN/Inf always make it non-finite (it may
+    # also overflow on finite values, so the mask decides).
+    if not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
+        nan, inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+        raise NonFiniteError(
+            f"activations of layer {name!r} contain {nan} NaN and {inf} Inf values (images "
+            f"{start}..{start + len(t) - 1}), the first recorded layer with non-finite "
+            "values: check the input scaling and the weights at or before it")
 
 
 _END = object()
 
 
 def stream(model: nn.Module, batches: Iterable, layers, pick=None, device=None,
-           check_finite: bool = True) -> Iterator[dict[str, torch.Tensor]]:
+           check_finite: bool = True, consume: Callable | None = None) -> Iterator[dict]:
     """Yield ``{layer name: float32 CPU tensor}`` for each input batch.
 
     Parameters
@@ -224,6 +241,13 @@ def stream(model: nn.Module, batches: Iterable, layers, pick=None, device=None,
         Where inputs go; default: the model's own device.
     check_finite : bool
         Raise :class:`NonFiniteError` on NaN/Inf activations (default True).
+    consume : callable, optional
+        ``consume(name, tensor)`` is called inside the hook with each output
+        (detached, CPU float32, **not copied**: valid only during the call, since a
+        later in-place module may rewrite it); nothing is kept and the yielded dicts
+        hold ``torch.Size`` of each layer's batch output instead of tensors. An
+        exception it raises skips the rest of that batch's hooks and is re-raised
+        as is after the forward, with the hooks removed.
 
     Hooks stay attached while the generator is suspended between batches, but are
     removed before the last batch is yielded; ``close()`` it to stop early.
@@ -238,12 +262,12 @@ def stream(model: nn.Module, batches: Iterable, layers, pick=None, device=None,
     device = model_device(model) if device is None else torch.device(device)
     it = iter([batches] if isinstance(batches, torch.Tensor) else batches)
     nxt, start, out = next(it, _END), 0, None
-    with _recording(model, layers, pick) as rec:
+    with _recording(model, layers, pick, consume, check_finite) as rec:
         rec.active = False
         while nxt is not _END:
             batch = as_batch(nxt)
             check_input(model, batch)
-            rec.active = True
+            rec.active, rec.start = True, start
             try:
                 _forward(model, batch, device)
             finally:
@@ -253,8 +277,9 @@ def stream(model: nn.Module, batches: Iterable, layers, pick=None, device=None,
             if missing:
                 raise ValueError(f"layer(s) {missing} did not run in the forward pass of "
                                  f"{type(model).__name__} (never called, or fewer times)")
-            if check_finite:
-                _check_finite(out, start)  # in call order, before reordering
+            if check_finite and consume is None:  # (consumed ones: checked in the hook)
+                for name, t in out.items():  # call order: the first offender is the earliest
+                    _check_finite(name, t, start)
             out, start = {x.name: out[x.name] for x in rec.layers}, start + len(batch)
             # Look ahead so that the last result is yielded after the hooks are gone:
             # a consumer that stops after it (zip, islice) leaves nothing attached.

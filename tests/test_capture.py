@@ -209,3 +209,44 @@ def test_model_on_gpu_gives_cpu_float32(model, images):
     acts = capture(net, images, ["0", "8"], batch_size=10)  # CPU images go to the model
     assert acts["0"].device.type == "cpu" and acts["0"].dtype == torch.float32
     torch.testing.assert_close(acts["8"], capture(model, images, ["8"])["8"], atol=0.05, rtol=0.05)
+
+
+def test_consume_sees_outputs_before_a_later_inplace_relu(model, images):
+    # model[1] (BatchNorm) feeds ReLU(inplace=True): consume runs inside the hook, so
+    # statistics taken there equal those of the copying path, with no copy made.
+    batches = [images[:10], images[10:]]
+    stats: dict[str, list] = {}
+
+    def consume(name, t):
+        stats.setdefault(name, []).append((t.sum((0, 2, 3)), t.flatten(1) @ t.flatten(1).mT))
+
+    shapes = list(stream(model, batches, ["1", "2"], consume=consume))
+    assert [s["1"] for s in shapes] == [(10, 8, 16, 16), (14, 8, 16, 16)]
+    copied = list(stream(model, batches, ["1", "2"]))
+    for k, out in enumerate(copied):
+        assert (out["1"] < 0).any()
+        for name in ("1", "2"):
+            x = out[name]
+            torch.testing.assert_close(stats[name][k][0], x.sum((0, 2, 3)))
+            torch.testing.assert_close(stats[name][k][1], x.flatten(1) @ x.flatten(1).mT)
+    assert no_hooks(model)
+
+
+def test_consume_errors_propagate_as_is_and_remove_hooks(model, images):
+    seen = []
+
+    def consume(name, t):
+        seen.append(name)
+        raise KeyError(f"consumer failed on {name}")
+
+    model.train()
+    try:
+        with pytest.raises(KeyError, match="consumer failed on 0"):
+            list(stream(model, [images[:4], images[4:8]], ["0", "4"], consume=consume))
+        assert seen == ["0"]  # the rest of the batch's hooks are skipped
+        assert no_hooks(model) and model.training and torch.is_grad_enabled()
+    finally:
+        model.eval()
+    with pytest.raises(NonFiniteError, match=r"layer 'log' contain \d+ NaN"):
+        list(stream(LogNet(), torch.rand(2, 3, 4, 4), ["shift", "log"],
+                    consume=lambda n, t: None))

@@ -247,3 +247,28 @@ def test_non_finite_activations_name_the_layer(model_b, images):
     with pytest.raises(NonFiniteError, match="layer '2' of model_a"):
         sim.similarity_matrix(net, model_b, images)
     assert no_hooks(net) and no_hooks(model_b)
+
+
+@pytest.mark.parametrize("same", [False, True])
+def test_outputs_rewritten_by_a_later_inplace_relu(model, model_b, more_images, same):
+    # "1" (BatchNorm) feeds ReLU(inplace=True): the engine reduces it inside the hook
+    # (no copy), so it must match the copying capture path, streamed and in memory.
+    other = model if same else model_b
+    layers = ["1", "2", "4"]
+    acts_a = capture(model, more_images, layers)
+    acts_b = capture(other, more_images, layers)
+    assert (acts_a["1"] < 0).any()
+    mets = ("svcca", "linear_cka", "minibatch_cka")
+    for data in (more_images, (more_images[i:i + 30] for i in range(0, 120, 30))):
+        res = sim.similarity_matrix(model, other, data, layers_a=layers, layers_b=layers,
+                                    metrics=mets, batch_size=30)
+        for i, a in enumerate(layers):
+            for j, b in enumerate(layers):
+                x, y = acts_a[a], acts_b[b]
+                assert res.matrix("svcca")[i, j] == pytest.approx(
+                    sim.svcca(x, y, reduce="mean").score, abs=1e-10)
+                assert res.matrix("linear_cka")[i, j] == pytest.approx(
+                    sim.linear_cka(x, y).score, abs=1e-10)
+                assert res.matrix("minibatch_cka")[i, j] == pytest.approx(
+                    sim.minibatch_cka(x, y, batch_size=30).score, abs=1e-6)
+    assert no_hooks(model) and no_hooks(model_b)

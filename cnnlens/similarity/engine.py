@@ -53,29 +53,49 @@ def _text_progress():
     return report
 
 
-def _paired(model_a, model_b, la, lb, batches, device):
-    """Yield ({name: act} of model a, {name: act} of model b) per batch; closes its streams."""
+def _pass(model_a, model_b, la, lb, batches, device, col):
+    """Run each batch through both models, feeding ``col`` inside the hooks; yield batch sizes.
+
+    The collector reduces every output while its hook runs (before a later in-place
+    module can rewrite it), so no activation is copied whole; it checks NaN/Inf too.
+    """
     from cnnlens.capture import stream
 
-    names_a, names_b = [x.name for x in la], [x.name for x in lb]
     if model_a is model_b:  # one forward, one set of hooks
+        sides: dict[str, list[str]] = {}
+        for s, layers in (("a", la), ("b", lb)):
+            for x in layers:
+                sides.setdefault(x.name, []).append(s)
+
+        def both(name, t):
+            for s in sides[name]:
+                col.take(s, name, t)
         union = list({x.name: x for x in [*la, *lb]}.values())
-        gen = stream(model_a, batches, union, device=device, check_finite=False)
-        try:
-            for acts in gen:
-                yield {k: acts[k] for k in names_a}, {k: acts[k] for k in names_b}
-        finally:
-            gen.close()
-        return
-    ia, ib = itertools.tee(batches)
-    # NaN/Inf are checked by the collector at the cost of one sum per activation
-    ga = stream(model_a, ia, la, device=device, check_finite=False)
-    gb = stream(model_b, ib, lb, device=device, check_finite=False)
+        gens = [stream(model_a, batches, union, device=device, check_finite=False, consume=both)]
+    else:
+        ia, ib = itertools.tee(batches)
+        gens = [stream(model, it, layers, device=device, check_finite=False,
+                       consume=lambda name, t, s=s: col.take(s, name, t))
+                for model, it, layers, s in ((model_a, ia, la, "a"), (model_b, ib, lb, "b"))]
     try:
-        yield from zip(ga, gb, strict=True)
+        for shapes in zip(*gens, strict=True):
+            b = next(iter(shapes[0].values()))[0]
+            col.flush(b)
+            yield b
     finally:
-        ga.close()
-        gb.close()
+        for g in gens:
+            g.close()
+
+
+def _planning_batch(layers, which: str) -> dict:
+    """One zero image per layer, shaped as in the dry run: the collector plans from shapes."""
+    import torch
+
+    for x in layers:
+        if x.shape is None:
+            raise ValueError(f"layer {x.name!r} of model_{which} returned no tensor in the dry "
+                             "run; select layers whose output is a tensor")
+    return {x.name: torch.zeros(1, *x.shape) for x in layers}
 
 
 def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
@@ -170,17 +190,13 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
                     want_rbf="rbf_cka" in metrics, minibatch="minibatch_cka" in metrics)
     res = MatrixResult(col.names["a"], col.names["b"], metrics, col, red, keep, side, sigma,
                        rtol)
+    col.start({"a": _planning_batch(la, "a"), "b": _planning_batch(lb, "b")})
+    for fam in requested & set(col.skipped):
+        raise ValueError(col.skipped[fam])
     total = -1 if n_images is None else n_images
-    for acts_a, acts_b in _paired(model_a, model_b, la, lb,
-                                  itertools.chain([first], batches), device):
+    for _ in _pass(model_a, model_b, la, lb, itertools.chain([first], batches), device, col):
         if cancel is not None and cancel.is_set():
             raise Cancelled("similarity pass cancelled during the forward passes")
-        acts = {"a": acts_a, "b": acts_b}
-        if col.n == 0:
-            col.start(acts)
-            for fam in requested & set(col.skipped):
-                raise ValueError(col.skipped[fam])
-        col.add(acts)
         if report:
             report({"stage": "forward", "done": col.n, "total": total, "result": res})
     res.complete = True

@@ -25,7 +25,7 @@ class MinibatchCKA:
         self.batches = self.skipped = 0
 
     @staticmethod
-    def _tilde(x: torch.Tensor) -> torch.Tensor:
+    def gram(x: torch.Tensor) -> torch.Tensor:
         """Zero-diagonal Gram of the batch, centred first.
 
         HSIC_1 is exactly invariant to the shift, so any centre works; centring keeps
@@ -46,12 +46,19 @@ class MinibatchCKA:
 
     def update(self, xs, ys) -> None:
         """One batch: lists of (b, d) tensors for the layers of each model."""
-        b = xs[0].shape[0]
-        if b < 4:  # the unbiased estimator needs 4 datapoints
+        if xs[0].shape[0] < 4:  # the unbiased estimator needs 4 datapoints
             self.skipped += 1
             return
-        vx, rx, sx = self._terms(torch.stack([self._tilde(x) for x in xs]))
-        vy, ry, sy = self._terms(torch.stack([self._tilde(y) for y in ys]))
+        self.update_grams([self.gram(x) for x in xs], [self.gram(y) for y in ys])
+
+    def update_grams(self, kxs, kys) -> None:
+        """One batch given as each layer's :meth:`gram` (computed at hook time by the engine)."""
+        b = kxs[0].shape[0]
+        if b < 4:
+            self.skipped += 1
+            return
+        vx, rx, sx = self._terms(torch.stack(kxs))
+        vy, ry, sy = self._terms(torch.stack(kys))
         c1, c2, f = 1.0 / ((b - 1) * (b - 2)), 2.0 / (b - 2), 1.0 / (b * (b - 3))
         self.hxy += f * (vx @ vy.mT + c1 * torch.outer(sx, sy) - c2 * (rx @ ry.mT))
         self.hxx += f * ((vx * vx).sum(1) + c1 * sx * sx - c2 * (rx * rx).sum(1))

@@ -102,6 +102,7 @@ class Group:
     a: list = field(default_factory=list)
     b: list = field(default_factory=list)
     joint: Joint | None = None
+    pending: dict = field(default_factory=dict)  # entry -> this batch's float64 rows
 
 
 class Collector:
@@ -123,10 +124,12 @@ class Collector:
         self.sizes: dict[str, tuple[int, int]] = {}
         self.minibatch = MinibatchCKA(len(names_a), len(names_b)) if minibatch else None
         self.mb_rows: dict[tuple[str, int], int] = {}
+        self.mb_pending: dict[tuple[str, int], torch.Tensor] = {}
+        self.by_layer: dict[tuple[str, str], list] = {}  # (side, layer) -> [(entry, group)]
         self.n = 0
 
     def start(self, acts: dict[str, dict]) -> None:
-        """Plan entries and forms from the first batch of both models."""
+        """Plan entries and forms from a batch of both models (only shapes are used)."""
         maps = [t.shape[2:] for s in "ab" for t in acts[s].values() if t.ndim == 4]
         self.sizes["resize"] = (min(h for h, _ in maps), min(w for _, w in maps)) if maps \
             else (1, 1)
@@ -142,6 +145,9 @@ class Collector:
                 for i, name in enumerate(self.names[s]):
                     t = acts[s][name]
                     self.mb_rows[s, i] = reduce_batch(t, how, self.sizes.get(how)).shape[0] // len(t)
+        for g in self.groups.values():
+            for e in g.a + g.b:
+                self.by_layer.setdefault((e.side, e.layer), []).append((e, g))
 
     def _plan(self, how, acts, requested: bool) -> str | None:
         entries = []
@@ -194,28 +200,50 @@ class Collector:
                 f"{'unknown' if rows is None else rows}); use reduce='mean' or fewer images")
 
     def add(self, acts: dict[str, dict]) -> None:
-        """Feed one batch of both models' activations."""
+        """Feed one batch of both models' activations (kept unchanged: views may be kept)."""
         for s in "ab":
             for name, t in acts[s].items():
-                check_activation(t, name, s)
-        for (how, _), g in self.groups.items():
-            red = {e: reduce_batch(acts[e.side][e.layer], how, self.sizes.get(how))
-                   for e in g.a + g.b}
+                self.take(s, name, t, owned=True)
+        self.flush(len(next(iter(acts["a"].values()))))
+
+    def take(self, side: str, layer: str, t: torch.Tensor, owned: bool = False) -> None:
+        """One layer's batch output, reduced now: the engine calls this inside the hook.
+
+        Whatever is kept is a copy unless ``owned`` (then ``t`` never changes), so a
+        later in-place module of the model cannot alter it; :meth:`flush` ends the batch.
+        """
+        check_activation(t, layer, side)
+        for e, g in self.by_layer.get((side, layer), ()):
+            r = reduce_batch(t, e.how, self.sizes.get(e.how))
             if g.mode == "memory":
-                for e, r in red.items():
-                    if e.shift is None:
-                        e.shift = colsum64(r) / max(1, r.shape[0])
-                    e.parts.append(r)  # float32 as captured (a view of the whole batch)
+                r = r if owned else _own(r, t)
+                if e.shift is None:
+                    e.shift = colsum64(r) / max(1, r.shape[0])
+                e.parts.append(r)  # float32 as captured
             elif g.joint is not None:
-                g.joint.update([red[e] for e in g.a], [red[e] for e in g.b])
-        if self.minibatch is not None:
+                g.pending[e] = _own(r.to(torch.float64), t)  # centred in place by Joint
+        if self.minibatch is not None and layer in self.names[side]:
+            i = self.names[side].index(layer)
             how = self.reduce["cka"]
-            xs = [reduce_batch(acts["a"][n], how, self.sizes.get(how)) if self.mb_rows["a", i] == 1
-                  else torch.zeros(len(acts["a"][n]), 1) for i, n in enumerate(self.names["a"])]
-            ys = [reduce_batch(acts["b"][n], how, self.sizes.get(how)) if self.mb_rows["b", j] == 1
-                  else torch.zeros(len(acts["b"][n]), 1) for j, n in enumerate(self.names["b"])]
-            self.minibatch.update(xs, ys)
-        self.n += len(next(iter(acts["a"].values())))
+            x = reduce_batch(t, how, self.sizes.get(how)) if self.mb_rows[side, i] == 1 \
+                else torch.zeros(len(t), 1)
+            self.mb_pending[side, i] = self.minibatch.gram(x)
+
+    def flush(self, b: int) -> None:
+        """End a batch of ``b`` images once :meth:`take` has seen every layer of both models."""
+        for g in self.groups.values():
+            if g.pending:
+                g.joint.update([g.pending.pop(e) for e in g.a], [g.pending.pop(e) for e in g.b],
+                               owned=(True, True))
+        if self.minibatch is not None:
+            ks = {s: [self.mb_pending.pop((s, i)) for i in range(len(self.names[s]))] for s in "ab"}
+            self.minibatch.update_grams(ks["a"], ks["b"])
+        self.n += b
+
+
+def _own(r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``r``, copied if it shares memory with ``t`` (a view such as a flatten)."""
+    return r.clone() if r.untyped_storage().data_ptr() == t.untyped_storage().data_ptr() else r
 
 
 def check_activation(t: torch.Tensor, layer: str, side: str) -> None:
