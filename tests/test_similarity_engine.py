@@ -246,6 +246,10 @@ def test_non_finite_activations_name_the_layer(model_b, images):
     from cnnlens.capture import NonFiniteError
     with pytest.raises(NonFiniteError, match="layer '2' of model_a"):
         sim.similarity_matrix(net, model_b, images)
+    # minibatch-only pass: the check rides on the Gram's column sums
+    with pytest.raises(NonFiniteError, match="layer '2' of model_a"):
+        sim.similarity_matrix(net, model_b, images, metrics=("minibatch_cka",),
+                              collect="requested")
     assert no_hooks(net) and no_hooks(model_b)
 
 
@@ -272,3 +276,21 @@ def test_outputs_rewritten_by_a_later_inplace_relu(model, model_b, more_images, 
                 assert res.matrix("minibatch_cka")[i, j] == pytest.approx(
                     sim.minibatch_cka(x, y, batch_size=30).score, abs=1e-6)
     assert no_hooks(model) and no_hooks(model_b)
+
+
+def test_collect_requested_gives_the_same_numbers_and_explains_the_rest(model, model_b,
+                                                                       more_images):
+    kw = {"metrics": ("minibatch_cka",), "batch_size": 25}
+    full = sim.similarity_matrix(model, model_b, more_images, **kw)
+    only = sim.similarity_matrix(model, model_b, more_images, collect="requested", **kw)
+    np.testing.assert_array_equal(only.matrix("minibatch_cka"), full.matrix("minibatch_cka"))
+    assert not np.isnan(full.matrix("svcca")).all()       # "all" (default) kept the rest
+    for metric in ("svcca", "linear_cka", "cca"):
+        assert np.isnan(only.matrix(metric)).all()
+        assert "collect='requested'" in only.reason(metric, 0, 0)
+    lin = sim.similarity_matrix(model, model_b, more_images, metrics=("linear_cka",),
+                                collect="requested")
+    ref = sim.similarity_matrix(model, model_b, more_images, metrics=("linear_cka",))
+    np.testing.assert_allclose(lin.matrix("linear_cka"), ref.matrix("linear_cka"), rtol=1e-12)
+    with pytest.raises(ValueError, match="collect"):
+        sim.similarity_matrix(model, model_b, more_images, collect="some")

@@ -101,7 +101,7 @@ def _planning_batch(layers, which: str) -> dict:
 def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
                       metrics=("svcca", "pwcca", "linear_cka"), reduce=None, batch_size=64,
                       device=None, progress=None, cancel=None, *, keep=0.99, side="x",
-                      sigma=0.8, rtol=RTOL) -> MatrixResult:
+                      sigma=0.8, rtol=RTOL, collect="all") -> MatrixResult:
     """Compare every layer of ``model_a`` with every layer of ``model_b`` in one pass.
 
     Parameters
@@ -134,6 +134,11 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
         When set, the pass stops at the next batch or cell with :class:`Cancelled`.
     keep, side, sigma, rtol
         SVCCA ``keep``, PWCCA ``side`` ("x" = model a), RBF ``sigma``, rank cut.
+    collect : {"all", "requested"}
+        "all" (default, for widgets): also accumulate the statistics of the family not
+        in ``metrics`` so that switching metric needs no new pass. "requested": only
+        what ``metrics`` needs (faster for scripts); other metrics then read NaN with
+        a reason.
 
     Returns
     -------
@@ -166,6 +171,8 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
     for m in metrics:
         if m not in METRICS:
             raise ValueError(f"unknown metric {m!r}; choose from {', '.join(METRICS)}")
+    if collect not in ("all", "requested"):
+        raise ValueError(f"collect must be 'all' or 'requested'; got {collect!r}")
     red = resolve_reduce(reduce)
     check_keep(keep)
     if side not in ("x", "y"):
@@ -187,7 +194,7 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
             raise ValueError(f"no layers selected in model_{which}: pass layers_{which}=...")
     requested = {FAMILY[m] for m in metrics if m != "minibatch_cka"}
     col = Collector([x.name for x in la], [x.name for x in lb], red, requested, n_images,
-                    want_rbf="rbf_cka" in metrics, minibatch="minibatch_cka" in metrics)
+                    want_rbf="rbf_cka" in metrics, minibatch="minibatch_cka" in metrics, collect=collect)
     res = MatrixResult(col.names["a"], col.names["b"], metrics, col, red, keep, side, sigma,
                        rtol)
     col.start({"a": _planning_batch(la, "a"), "b": _planning_batch(lb, "b")})

@@ -108,13 +108,17 @@ class Group:
 class Collector:
     """Accumulates every entry of the pass; knows which pairs are comparable.
 
-    ``requested`` families are collected or the pass fails with the reason; the
-    other family is collected too (so switching metric never re-runs the models)
-    unless that would keep more than ``OPTIONAL_BYTES`` of activations.
+    ``requested`` families are collected or the pass fails with the reason; with
+    ``collect="all"`` the other family is collected too (so switching metric never
+    re-runs the models) unless that would keep more than ``OPTIONAL_BYTES`` of
+    activations; with ``collect="requested"`` it is not (a script's faster pass).
     """
 
     def __init__(self, names_a, names_b, reduce: dict[str, str], requested, n_images,
-                 want_rbf: bool = False, minibatch: bool = False):
+                 want_rbf: bool = False, minibatch: bool = False, collect: str = "all"):
+        if collect not in ("all", "requested"):
+            raise ValueError(f"collect must be 'all' or 'requested'; got {collect!r}")
+        self.collect = collect
         self.names = {"a": list(names_a), "b": list(names_b)}
         self.reduce, self.requested = reduce, set(requested)
         self.n_images, self.want_rbf = n_images, want_rbf
@@ -135,6 +139,11 @@ class Collector:
             else (1, 1)
         for how in sorted(set(self.reduce.values())):
             fams = [f for f in ("cca", "cka") if self.reduce[f] == how]
+            if self.collect == "requested" and not any(f in self.requested for f in fams):
+                for f in fams:
+                    self.skipped[f] = ("not requested and the pass ran with collect='requested';"
+                                       " ask for it in metrics= or use collect='all'")
+                continue
             why = self._plan(how, acts, any(f in self.requested for f in fams))
             if why:
                 for f in fams:
@@ -212,8 +221,12 @@ class Collector:
         Whatever is kept is a copy unless ``owned`` (then ``t`` never changes), so a
         later in-place module of the model cannot alter it; :meth:`flush` ends the batch.
         """
-        check_activation(t, layer, side)
-        for e, g in self.by_layer.get((side, layer), ()):
+        entries = self.by_layer.get((side, layer), ())
+        mb = self.minibatch is not None and layer in self.names[side]
+        i = self.names[side].index(layer) if mb else -1
+        if entries or not mb or self.mb_rows[side, i] != 1:
+            check_activation(t, layer, side)  # else the minibatch column sums check it
+        for e, g in entries:
             r = reduce_batch(t, e.how, self.sizes.get(e.how))
             if g.mode == "memory":
                 r = r if owned else _own(r, t)
@@ -222,12 +235,16 @@ class Collector:
                 e.parts.append(r)  # float32 as captured
             elif g.joint is not None:
                 g.pending[e] = _own(r.to(torch.float64), t)  # centred in place by Joint
-        if self.minibatch is not None and layer in self.names[side]:
-            i = self.names[side].index(layer)
+        if mb:
             how = self.reduce["cka"]
-            x = reduce_batch(t, how, self.sizes.get(how)) if self.mb_rows[side, i] == 1 \
-                else torch.zeros(len(t), 1)
-            self.mb_pending[side, i] = self.minibatch.gram(x)
+            if self.mb_rows[side, i] != 1:  # placeholder: the cell reports why it is NaN
+                self.mb_pending[side, i] = self.minibatch.gram(torch.zeros(len(t), 1))
+                return
+            x = reduce_batch(t, how, self.sizes.get(how))
+            mu = self.minibatch.column_mean(x)  # every value of t enters one column sum
+            if not bool(torch.isfinite(mu.sum())):
+                check_activation(t, layer, side)
+            self.mb_pending[side, i] = self.minibatch.gram(x, mu)
 
     def flush(self, b: int) -> None:
         """End a batch of ``b`` images once :meth:`take` has seen every layer of both models."""
