@@ -7,6 +7,7 @@ browser (``compare_link.py`` / ``js/compare_link.js``).
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import html
 
@@ -224,8 +225,14 @@ class Compare(MatrixJob, W.VBox):
         i, j = pair
         name_a, name_b = self.heatmap.layers_a[i], self.heatmap.layers_b[j]
         try:
-            for lens, name in ((self.lens_a, name_a), (self.lens_b, name_b)):
-                if lens is not None and lens.layer != name:
+            # Both grids first, then each pane's detail and filters: the browser handles
+            # messages in order, so pane B's grid would otherwise wait behind pane A's views.
+            moves = [(lens, name) for lens, name in ((self.lens_a, name_a), (self.lens_b, name_b))
+                     if lens is not None and lens.layer != name]
+            with contextlib.ExitStack() as stack:
+                for lens, _ in reversed(moves):  # exits in reverse: pane A's views go first
+                    stack.enter_context(lens._grid_first())
+                for lens, name in moves:
                     lens.layer = name
             self._show_spectrum(i, j, name_a, name_b)
         except Exception as exc:  # noqa: BLE001 - keep the widget usable; say what went wrong

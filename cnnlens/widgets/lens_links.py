@@ -7,6 +7,8 @@ views). The neuron detail's payloads come from ``detail_job.py``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from ..encode import encode_images, encode_maps
 from .activation_grid import describe
 from .filter_grid import filter_state, selected_filter, set_histogram
@@ -39,10 +41,38 @@ class LensLinks:
         if name == "sort" and self._pages <= 1:
             return  # the view sorts a single page itself
         self._update_grid()
+        later = []
         if name in ("layer", "image_index"):
-            self._job.update()
+            later.append(self._job.update)
         if name == "layer":
-            self._update_filters()
+            later.append(self._update_filters)
+        deferred = getattr(self, "_deferred", None)
+        if deferred is not None:
+            deferred.extend(later)
+            return
+        for update in later:
+            update()
+
+    @contextmanager
+    def _grid_first(self):
+        """Within this block a selection change paints the grid at once and queues the
+        detail and filter updates until the block ends.
+
+        The browser handles kernel messages in order: a Compare click selects a layer in
+        both panes, and pane B's grid should not wait behind pane A's filters, histogram
+        and detail (the grids are what the user looks at first).
+        """
+        outer = getattr(self, "_deferred", None)
+        if outer is not None:  # nested: the outermost block runs them
+            yield
+            return
+        self._deferred = queue = []
+        try:
+            yield
+        finally:
+            self._deferred = None
+        for update in queue:
+            update()
 
     def _on_neuron(self, _):
         self._job.update()
