@@ -198,15 +198,7 @@ async function render({ model, el }) {
     layerSel.replaceChildren(...(model.get("layers") || []).map((n) => h("option", { value: n, text: n })));
     layerSel.value = model.get("layer");
   });
-  if (typeof ResizeObserver !== "undefined") {
-    let width = 0;
-    const ro = new ResizeObserver(() => {
-      const w = root.clientWidth;
-      if (w && Math.abs(w - width) > 8) { width = w; paint(); }
-    });
-    ro.observe(root);
-    L.add(() => ro.disconnect());
-  }
+  L.width(root, paint);
   L.add(() => hover.cancel());
 
   paint();

@@ -5,7 +5,7 @@
 
 import { decodeWeights, floats } from "./lib/decode.js";
 import { filterSource } from "./lib/frames.js";
-import { filterLayout, legend, paintFilters } from "./lib/filters.js";
+import { filterLayout, legend, paintFilterBox, paintFilters } from "./lib/filters.js";
 import { hitTest, sizeCanvas, tileRect } from "./lib/tiles.js";
 import { Listeners, context2d, debounce, fmt, h, placeTip, refModel, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
@@ -80,12 +80,7 @@ async function render({ model, el }) {
     const sel = src.source === "live" ? model.get("selected") : null;
     let w = null;
     try { w = sel && sel.shape ? decodeWeights(sel) : null; } catch (e) { showError(error, String(e)); }
-    selBox.hidden = !w;
-    if (w) {
-      const lay = filterLayout(w, 300, 160);
-      sizeCanvas(selCanvas, lay);
-      paintFilters(context2d(selCanvas), w, lay);
-    }
+    paintFilterBox(selBox, selCanvas, w, 300, 160);
   }
 
   function draw() {
@@ -143,15 +138,7 @@ async function render({ model, el }) {
     L.model(grid, "change:neuron", placeSelection);
     L.model(grid, "change:layer", draw);
   }
-  if (typeof ResizeObserver !== "undefined") {  // filters reflow to the width they are given
-    let width = root.clientWidth;
-    const ro = new ResizeObserver(() => {
-      const w = root.clientWidth;
-      if (w && Math.abs(w - width) > 8) { width = w; draw(); }
-    });
-    ro.observe(root);
-    L.add(() => ro.disconnect());
-  }
+  L.width(root, draw);
   L.add(() => hover.cancel());
   draw();
   return () => { L.dispose(); root.remove(); };

@@ -9,7 +9,7 @@
 import { decodeImages, decodeMaps, decodeWeights, floats, ints, rangeOf, valueAt } from "./lib/decode.js";
 import { lut } from "./lib/colormap.js";
 import { channelOf, currentPayload, filterOf, filterSource, frameTop } from "./lib/frames.js";
-import { filterLayout, paintFilters } from "./lib/filters.js";
+import { paintFilterBox } from "./lib/filters.js";
 import { layout, paintImage, paintTiles, sizeCanvas } from "./lib/tiles.js";
 import { Listeners, context2d, debounce, fmt, h, refModel, select, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
@@ -162,12 +162,7 @@ async function render({ model, el }) {
     let w = null;
     try { w = kernelSource(model, grid, filters); } catch (e) { showError(error, String(e)); }
     root.dataset.filter = w ? "1" : "0";
-    filtBox.hidden = !w;
-    if (w) {
-      const lay = filterLayout(w, 200, 96);
-      sizeCanvas(filt, lay);
-      paintFilters(context2d(filt), w, lay);
-    }
+    paintFilterBox(filtBox, filt, w, 200, 96);
   }
 
   function draw() {

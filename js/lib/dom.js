@@ -41,6 +41,18 @@ export class Listeners {
     this.undo.push(() => model.off(event, fn));
   }
 
+  /** Calls `fn` when `el`'s width changes by more than 8 px (views reflow to the width they get). */
+  width(el, fn) {
+    if (typeof ResizeObserver === "undefined") return;
+    let width = el.clientWidth;
+    const ro = new ResizeObserver(() => {
+      const w = el.clientWidth;
+      if (w && Math.abs(w - width) > 8) { width = w; fn(); }
+    });
+    ro.observe(el);
+    this.undo.push(() => ro.disconnect());
+  }
+
   /** Any other teardown (timers, observers). */
   add(fn) {
     this.undo.push(fn);

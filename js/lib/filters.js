@@ -1,7 +1,8 @@
 // Layout and painting of weight filters (decodeWeights results) for the filter view.
 
 import { lut } from "./colormap.js";
-import { layout, tileRect, zoomFor } from "./tiles.js";
+import { context2d } from "./dom.js";
+import { layout, sizeCanvas, tileRect, zoomFor } from "./tiles.js";
 
 /** Grid of input kernels inside one filter tile: kc columns x kr rows. */
 export function kernelGrid(cin) {
@@ -98,4 +99,13 @@ export function legend(w) {
     return `each tile: one output filter, its ${w.cin} input kernels; blue < 0 < red (scaled per filter)`;
   }
   return "L2 norm per filter (viridis, max = brightest)";
+}
+
+/** Shows `box` with filter weights `w` painted on `canvas` within cssWidth x target, or hides it. */
+export function paintFilterBox(box, canvas, w, cssWidth, target) {
+  box.hidden = !w;
+  if (!w) return;
+  const L = filterLayout(w, cssWidth, target);
+  sizeCanvas(canvas, L);
+  paintFilters(context2d(canvas), w, L);
 }
