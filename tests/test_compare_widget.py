@@ -50,15 +50,15 @@ class Slow(nn.Module):
 
 
 class Broken(nn.Module):
-    """Runs on small batches (the panes' dry run), raises on large ones (the similarity pass)."""
+    """Runs on small batches (the panes' dry run), raises `error` on large ones (the pass)."""
 
-    def __init__(self, inner, max_batch=0):
+    def __init__(self, inner, max_batch=0, error=RuntimeError):
         super().__init__()
-        self.inner, self.max_batch = inner, max_batch
+        self.inner, self.max_batch, self.error = inner, max_batch, error
 
     def forward(self, x):
         if x.shape[0] > self.max_batch:
-            raise RuntimeError(f"boom: batch of {x.shape[0]}")
+            raise self.error(f"boom: batch of {x.shape[0]}")
         return self.inner(x)
 
 
@@ -299,30 +299,17 @@ class Crash(BaseException):
     """Not an Exception: what a model calling sys.exit() (or similar) throws in the job."""
 
 
-class Dies(nn.Module):
-    """Runs on small batches (the panes' dry run); kills the job thread on large ones."""
-
-    def __init__(self, inner, max_batch=8):
-        super().__init__()
-        self.inner, self.max_batch = inner, max_batch
-
-    def forward(self, x):
-        if x.shape[0] > self.max_batch:
-            raise Crash(f"thread killed on a batch of {x.shape[0]}")
-        return self.inner(x)
-
-
 def test_job_thread_crash_sets_error_state_and_wait_reraises(model, images):
-    dies = Dies(model)
+    dies = Broken(model, max_batch=8, error=Crash)  # kills the job thread on large batches
     cmp = Compare(model, dies, images, batch_size=24)
     with pytest.raises(RuntimeError, match="Compare job failed") as info:
         cmp.wait(timeout=120)
     assert isinstance(info.value.__cause__, Crash)
     # never stuck at "running": the crash is shown in place and the button is back to Run
-    assert cmp.link.status == "error" and "thread killed" in cmp.error
+    assert cmp.link.status == "error" and "boom: batch of" in cmp.error
     assert not cmp.running and cmp.button.description == "Run"
     assert cmp.progress.bar_style == "danger"
-    with pytest.raises(RuntimeError, match="thread killed"):  # every later wait() too
+    with pytest.raises(RuntimeError, match="boom: batch of"):  # every later wait() too
         cmp.wait(timeout=1)
     dies.max_batch = len(images)  # a rerun starts clean
     cmp.run()

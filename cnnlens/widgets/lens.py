@@ -177,7 +177,7 @@ class Lens(LensLinks, W.VBox):
     def neuron(self, value: int):
         value = int(value)
         n = self._channels(self.layer)
-        if not -1 <= value < max(n, 0) and value != -1:
+        if not (value == -1 or 0 <= value < n):
             raise IndexError(f"neuron {value} out of range: layer {self.layer!r} has {n} channels")
         self.grid.neuron = value
 
