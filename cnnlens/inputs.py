@@ -260,7 +260,9 @@ def check_input(model: torch.nn.Module, batch: torch.Tensor) -> None:
             f"in_channels={m.in_channels}), got {batch.shape[1]} channel(s) in a batch of shape "
             f"{tuple(batch.shape)}{hint}"
         )
-    if batch.is_floating_point() and not torch.isfinite(batch).all():
+    # one sum is ~8x cheaper than a mask; it may also overflow on finite values
+    if batch.is_floating_point() and not torch.isfinite(batch.sum()) and not torch.isfinite(
+            batch).all():
         raise ValueError(f"the input images contain {int((~torch.isfinite(batch)).sum())} "
                          "NaN/Inf values")
 

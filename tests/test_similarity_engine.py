@@ -246,7 +246,7 @@ def test_non_finite_activations_name_the_layer(model_b, images):
     from cnnlens.capture import NonFiniteError
     with pytest.raises(NonFiniteError, match="layer '2' of model_a"):
         sim.similarity_matrix(net, model_b, images)
-    # minibatch-only pass: the check rides on the Gram's column sums
+    # minibatch-only pass: the check rides on the Gram's trace
     with pytest.raises(NonFiniteError, match="layer '2' of model_a"):
         sim.similarity_matrix(net, model_b, images, metrics=("minibatch_cka",),
                               collect="requested")
@@ -294,3 +294,28 @@ def test_collect_requested_gives_the_same_numbers_and_explains_the_rest(model, m
     np.testing.assert_allclose(lin.matrix("linear_cka"), ref.matrix("linear_cka"), rtol=1e-12)
     with pytest.raises(ValueError, match="collect"):
         sim.similarity_matrix(model, model_b, more_images, collect="some")
+
+
+@pytest.mark.parametrize("offset", [0.0, 3.0, 1e4])
+def test_minibatch_gram_is_the_centred_gram_whatever_the_offset(offset):
+    from cnnlens.similarity.minibatch import MinibatchCKA
+    g = torch.Generator().manual_seed(0)
+    mb = MinibatchCKA(1, 1)
+    for d in (3000, 1000):  # the scratch buffer is reused for a smaller layer
+        x = (torch.rand(64, d, generator=g) * torch.rand(d, generator=g) + offset).float()
+        x64 = x.double() - x.double().mean(0)
+        want = x64 @ x64.mT
+        scale = want.norm()
+        want.fill_diagonal_(0)
+        assert (mb.gram(x) - want).norm() <= 1e-6 * scale
+
+
+def test_minibatch_gram_flags_non_finite_but_survives_overflow():
+    from cnnlens.similarity.minibatch import MinibatchCKA
+    x = torch.rand(8, 50)
+    x[3, 7] = float("nan")
+    mb = MinibatchCKA(1, 1)
+    assert mb.gram(x) is None
+    big = torch.rand(8, 50) * 1e30  # finite, but the squares overflow float32
+    K = mb.gram(big)
+    assert K is not None and bool(torch.isfinite(K).all())

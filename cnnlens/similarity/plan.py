@@ -225,7 +225,7 @@ class Collector:
         mb = self.minibatch is not None and layer in self.names[side]
         i = self.names[side].index(layer) if mb else -1
         if entries or not mb or self.mb_rows[side, i] != 1:
-            check_activation(t, layer, side)  # else the minibatch column sums check it
+            check_activation(t, layer, side)  # else the minibatch Gram's trace checks it
         for e, g in entries:
             r = reduce_batch(t, e.how, self.sizes.get(e.how))
             if g.mode == "memory":
@@ -240,11 +240,10 @@ class Collector:
             if self.mb_rows[side, i] != 1:  # placeholder: the cell reports why it is NaN
                 self.mb_pending[side, i] = self.minibatch.gram(torch.zeros(len(t), 1))
                 return
-            x = reduce_batch(t, how, self.sizes.get(how))
-            mu = self.minibatch.column_mean(x)  # every value of t enters one column sum
-            if not bool(torch.isfinite(mu.sum())):
+            K = self.minibatch.gram(reduce_batch(t, how, self.sizes.get(how)))
+            if K is None:  # every value of t enters the Gram's trace
                 check_activation(t, layer, side)
-            self.mb_pending[side, i] = self.minibatch.gram(x, mu)
+            self.mb_pending[side, i] = K
 
     def flush(self, b: int) -> None:
         """End a batch of ``b`` images once :meth:`take` has seen every layer of both models."""
