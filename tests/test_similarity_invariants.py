@@ -262,3 +262,22 @@ def test_minibatch_cka_errors():
         sim.minibatch_cka([x[:10], x[10:12]], [y[:10], y[10:12]])
     with pytest.raises(TypeError, match="batch_size"):
         sim.minibatch_cka(x, y)
+
+
+@pytest.mark.parametrize("kx, ky", [(55, 50), (59, 59), (40, 45), (58, 2)])
+def test_svcca_correlations_from_complements_equal_principal_angles(kx, ky):
+    # wide full-rank data: keeping most directions takes the complement route
+    from scipy.linalg import subspace_angles
+
+    from cnnlens.similarity.gram import centred_gram
+    from cnnlens.similarity.linalg import gram_basis, svcca_rho
+    x, y = data(13, n=60, dx=150, dy=120, shared=20)
+    bx, by = gram_basis(centred_gram(torch.from_numpy(x))), gram_basis(centred_gram(
+        torch.from_numpy(y)))
+    assert bx.rank == by.rank == 59
+    want = np.sort(np.cos(subspace_angles(bx.vecs[:, :kx].numpy(), by.vecs[:, :ky].numpy())))
+    got = svcca_rho(bx, kx, by, ky).numpy()
+    assert got.shape == (min(kx, ky),)
+    np.testing.assert_allclose(np.sort(got), want, atol=1e-10)
+    same = svcca_rho(bx, 50, bx, 57).numpy()   # nested subspaces: all correlations 1
+    np.testing.assert_allclose(same, 1.0, atol=1e-10)

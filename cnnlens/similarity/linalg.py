@@ -270,9 +270,29 @@ def svcca_rho(bx: Basis, kx: int, by: Basis, ky: int, M: torch.Tensor | None = N
     if kx == 0 or ky == 0:
         return torch.zeros(0, dtype=torch.float64)
     if bx.gram:
+        r = bx.rank
+        if r == by.rank == bx.vecs.shape[0] - 1 and (r - kx) * (r - ky) < kx * ky:
+            return _rho_from_complements(bx, kx, by, ky)
         T = bx.vecs[:, :kx].mT @ by.vecs[:, :ky]
     else:
         wx = bx.vecs[:, :kx] * bx.lam[:kx].rsqrt()
         wy = by.vecs[:, :ky] * by.lam[:ky].rsqrt()
         T = wx.mT @ M @ wy
     return svdvals(T).clamp(0.0, 1.0)
+
+
+def _rho_from_complements(bx: Basis, kx: int, by: Basis, ky: int) -> torch.Tensor:
+    """The same correlations from the small orthogonal complements (Gram form, full rank).
+
+    With full centred rank both Grams span the same r = n - 1 dimensional space
+    (everything orthogonal to the ones vector). Subspaces A, B of it (dims kx, ky)
+    and their complements in it share every principal angle strictly between 0
+    and 90 degrees and the number of right angles; only the zero angles differ,
+    by kx + ky - r. So when most directions are kept (SVCCA's 99 % variance on
+    wide layers keeps ~95 %), the (r - kx) x (r - ky) problem replaces the
+    kx x ky one, ~100x less work at n = 2000.
+    """
+    r = bx.rank
+    s = svdvals(bx.vecs[:, kx:r].mT @ by.vecs[:, ky:r]).clamp(0.0, 1.0)
+    ones = torch.ones(max(0, kx + ky - r), dtype=torch.float64)
+    return torch.cat([ones, s])[:min(kx, ky)]
