@@ -281,3 +281,29 @@ def test_svcca_correlations_from_complements_equal_principal_angles(kx, ky):
     np.testing.assert_allclose(np.sort(got), want, atol=1e-10)
     same = svcca_rho(bx, 50, bx, 57).numpy()   # nested subspaces: all correlations 1
     np.testing.assert_allclose(same, 1.0, atol=1e-10)
+
+
+def test_scatter_and_correlation_whitening_routes_agree():
+    # well conditioned: the SVCCA basis whitens (no second eigendecomposition, no polar
+    # SVD); scaled by 1e4 on one neuron, or with a dead one: the correlation route
+    from cnnlens.similarity.cca import cca_from_pair, pwcca_from_pair
+    from cnnlens.similarity.linalg import feature_basis, whitener
+    from cnnlens.similarity.stats import pair_from_data
+    x, y = data(14, n=500, dx=12, dy=9)
+    p = pair_from_data(torch.from_numpy(x), torch.from_numpy(y), higher=False)
+
+    def both(side):
+        fast = whitener(side.S, side.mean, p.n, basis=lambda: feature_basis(side.S))
+        return fast, whitener(side.S, side.mean, p.n)
+    (fx, rx), (fy, ry) = both(p.x), both(p.y)
+    assert fx.O is not None and rx.O is None   # which route each took
+    for f in (cca_from_pair, pwcca_from_pair):
+        a, b = f(p, wx=fx, wy=fy), f(p, wx=rx, wy=ry)
+        assert a.score == pytest.approx(b.score, abs=1e-12)
+        np.testing.assert_allclose(a.rho, b.rho, atol=1e-12)
+    scaled = x * np.r_[1e4, np.ones(11)]
+    dead = np.c_[x, np.full(500, 2.0)]
+    for bad in (scaled, dead):
+        q = pair_from_data(torch.from_numpy(bad), torch.from_numpy(y), higher=False)
+        w = whitener(q.x.S, q.x.mean, q.n, basis=lambda q=q: feature_basis(q.x.S))
+        assert w.O is None and w.rank == 12

@@ -63,8 +63,10 @@ def _forced(n: int, wx: Whitener, wy: Whitener) -> str | None:
 
 
 def _whiteners(p: Pair, rtol: float, wx: Whitener | None, wy: Whitener | None):
-    wx = wx or whitener(p.x.S, p.x.mean, p.n, rtol)
-    wy = wy or whitener(p.y.S, p.y.mean, p.n, rtol)
+    # the same route as the engine and Moments (which reuse SVCCA's bases): PWCCA's
+    # weights depend on the singular vectors' signs, so both must see the same matrix
+    wx = wx or whitener(p.x.S, p.x.mean, p.n, rtol, basis=lambda: feature_basis(p.x.S, rtol))
+    wy = wy or whitener(p.y.S, p.y.mean, p.n, rtol, basis=lambda: feature_basis(p.y.S, rtol))
     return wx, wy
 
 
@@ -116,23 +118,28 @@ def _pwcca_from_pair(p: Pair, side: str = "x", rtol: float = RTOL, wx: Whitener 
                   reason=_forced(p.n, wx, wy))
 
 
+def _flops(dx: int, dy: int) -> float:
+    """Work of the products around the decompositions (which pick their own threads)."""
+    return 2.0 * max(dx, dy) ** 3
+
+
 def cca_from_pair(p: Pair, rtol: float = RTOL, wx: Whitener | None = None,
                   wy: Whitener | None = None) -> Result:
     """Mean canonical correlation from pair statistics (raises ValueError if n <= d)."""
-    with small_threads(max(p.x.d, p.y.d)):
+    with small_threads(flops=_flops(p.x.d, p.y.d)):
         return _cca_from_pair(p, rtol, wx, wy)
 
 
 def pwcca_from_pair(p: Pair, side: str = "x", rtol: float = RTOL, wx: Whitener | None = None,
                     wy: Whitener | None = None) -> Result:
     """Projection-weighted CCA, weights from ``side`` (raises ValueError if n <= d)."""
-    with small_threads(max(p.x.d, p.y.d)):
+    with small_threads(flops=_flops(p.x.d, p.y.d)):
         return _pwcca_from_pair(p, side, rtol, wx, wy)
 
 
 def svcca_from_bases(bx: Basis, by: Basis, keep, n: int, M=None) -> Result:
     """SVCCA from two :class:`~cnnlens.similarity.linalg.Basis` (+ cross-scatter if feature form)."""
-    with small_threads(max(bx.vecs.shape[0], by.vecs.shape[0])):
+    with small_threads(flops=_flops(bx.vecs.shape[0], by.vecs.shape[0])):
         return _svcca_from_bases(bx, by, keep, n, M)
 
 

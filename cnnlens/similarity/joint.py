@@ -42,6 +42,29 @@ class _Groups:
         return torch.zeros(self.L, dtype=_F64).index_add_(0, self.gidx, v)
 
 
+_SYRK_BLOCKS = 8   # lower block triangle: 36 of 64 block products
+_SYRK_MIN_D = 256  # below this, one full product is faster than 36 small ones
+
+
+def _syrk(S: torch.Tensor | None, E: torch.Tensor) -> torch.Tensor:
+    """S += E^T E (S = E^T E if None), valid on the lower triangle only.
+
+    torch has no symmetric rank-k update; products on the lower block triangle
+    do ~56 % of the flops of ``E.mT @ E``. The upper triangle is stale until
+    :meth:`Joint._mirror` copies it over, before any read.
+    """
+    d = E.shape[1]
+    if d < _SYRK_MIN_D:
+        return E.mT @ E if S is None else S.addmm_(E.mT, E)
+    if S is None:
+        S = torch.zeros(d, d, dtype=E.dtype)
+    step = -(-d // _SYRK_BLOCKS)
+    for i in range(0, d, step):
+        b = min(step, d - i)
+        S[i:i + b, :i + b].addmm_(E[:, i:i + b].mT, E[:, :i + b])
+    return S
+
+
 class Joint:
     """Centred moments of two sides of grouped features seen on the same datapoints.
 
@@ -57,7 +80,7 @@ class Joint:
         self.gx, self.gy = _Groups(sizes_x), _Groups(sizes_y)
         self.higher = higher
         self.n = 0
-        self._final = None
+        self._final, self._mirrored = None, True
 
     def _cat(self, parts, grp: _Groups, name: str, owned: bool) -> torch.Tensor:
         """One float64 (b, D) tensor that this accumulator owns (it is centred in place)."""
@@ -95,8 +118,8 @@ class Joint:
         if self.n == 0:
             self.mx, self.my = mbx.clone(), mby.clone()
             self.rx, self.ry = mbx.clone(), mby.clone()
-            self.Sx = [Ex[:, self.gx.sl(g)].mT @ Ex[:, self.gx.sl(g)] for g in range(self.gx.L)]
-            self.Sy = [Ey[:, self.gy.sl(g)].mT @ Ey[:, self.gy.sl(g)] for g in range(self.gy.L)]
+            self.Sx = [_syrk(None, Ex[:, self.gx.sl(g)]) for g in range(self.gx.L)]
+            self.Sy = [_syrk(None, Ey[:, self.gy.sl(g)]) for g in range(self.gy.L)]
             self.M = Ex.mT @ Ey
             if self.higher:
                 self._zero_extras()
@@ -106,15 +129,21 @@ class Joint:
             dx, dy = mbx - self.mx, mby - self.my
             for S, grp, E, d in ((self.Sx, self.gx, Ex, dx), (self.Sy, self.gy, Ey, dy)):
                 for g in range(grp.L):
-                    e, dg = E[:, grp.sl(g)], d[grp.sl(g)]
-                    S[g].addmm_(e.mT, e).addr_(dg, dg, alpha=c)
+                    _syrk(S[g], E[:, grp.sl(g)]).addr_(d[grp.sl(g)], d[grp.sl(g)], alpha=c)
             self.M.addmm_(Ex.mT, Ey).addr_(dx, dy, alpha=c)
             self.mx += dx * (b / n2)
             self.my += dy * (b / n2)
         if self.higher:
             self._add_extras(Ex, Ey, mbx - self.rx, mby - self.ry)
         self.n += b
-        self._final = None
+        self._final, self._mirrored = None, False
+
+    def _mirror(self) -> None:
+        """Complete the scatters from their lower triangles (see :func:`_syrk`)."""
+        if not self._mirrored:
+            for S in self.Sx + self.Sy:
+                S.copy_(torch.tril(S) + torch.tril(S, -1).mT)
+            self._mirrored = True
 
     def _zero_extras(self):
         gx, gy = self.gx, self.gy
@@ -157,6 +186,7 @@ class Joint:
                           - 2 |D_v|^2 (s_u.D_u) - 2 |D_u|^2 (s_v.D_v) + n |D_u|^2 |D_v|^2,
         where S, M, Q are the scatter about ref (= centred + n w w^T, w = mu - ref).
         """
+        self._mirror()
         n, out = self.n, {}
         for key, grp, S, mu, ref, t, H, D in (
                 ("x", self.gx, self.Sx, self.mx, self.rx, self.tx, self.Hx, Dx),
@@ -211,9 +241,10 @@ class Joint:
         self.mx += dx * (other.n / n2)
         self.my += dy * (other.n / n2)
         self.n = n2
-        self._final = None
+        self._final, self._mirrored = None, False
 
     def side(self, which: str, g: int) -> Side:
+        self._mirror()
         grp, S, mu = (self.gx, self.Sx, self.mx) if which == "x" else (self.gy, self.Sy, self.my)
         H = None
         if self.higher:

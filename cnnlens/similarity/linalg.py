@@ -17,6 +17,7 @@ of its *correlation* matrix:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -28,7 +29,6 @@ __all__ = [
     "RTOL",
     "Basis",
     "Whitener",
-    "canonical",
     "check_keep",
     "feature_basis",
     "gram_basis",
@@ -97,44 +97,72 @@ def qr(A: torch.Tensor):
         return torch.linalg.qr(A)
 
 
-@dataclass
+@dataclass(eq=False)
 class Whitener:
-    """Whitening of one side: neurons ``live``, scales ``sigma``, eigenpairs (lam, V)."""
+    """Whitening of one side's ``live`` neurons (d_live of them, rank r).
+
+    ``W`` (d_live, r) with W^H S_live W = I and ``F`` (r, d_live) with F^H F = S_live:
+    the neurons in an orthonormal basis of their span. ``O`` (d_live, r), the polar
+    factor of F^H (so that S^-1/2 = W O^H on the span), is computed on first use.
+    """
 
     live: torch.Tensor
-    sigma: torch.Tensor
-    lam: torch.Tensor
-    V: torch.Tensor
+    W: torch.Tensor
+    F: torch.Tensor
     d: int
+    O: torch.Tensor | None = None
 
     @property
     def rank(self) -> int:
-        return int(self.lam.shape[0])
+        return int(self.W.shape[1])
 
     @property
     def dropped(self) -> int:
         return self.d - int(self.live.shape[0])
 
-    def W(self) -> torch.Tensor:
-        """(d_live, rank) with W^H S_live W = I."""
-        return self.V * self.lam.rsqrt().to(self.V.dtype)
+    def polar(self) -> torch.Tensor:
+        if self.O is None:
+            Uf, _, Vfh = svd(self.F)
+            self.O = Vfh.mH @ Uf.mH
+        return self.O
 
 
-def whitener(S: torch.Tensor, mean: torch.Tensor, n: int, rtol: float = RTOL) -> Whitener:
-    """Rank-revealing whitening of a (d, d) scatter matrix (real or Hermitian)."""
+#: the scatter's own eigendecomposition whitens when its condition number is below
+#: FAST_COND_FACTOR / sqrt(rtol): then the correlation matrix's is below 1 / rtol
+#: (cond R <= cond(S)^2), so the robust route would keep every neuron as well
+FAST_COND_FACTOR = 0.1
+
+
+def whitener(S: torch.Tensor, mean: torch.Tensor, n: int, rtol: float = RTOL,
+             basis: Callable[[], Basis] | None = None) -> Whitener:
+    """Rank-revealing whitening of a (d, d) scatter matrix (real or Hermitian).
+
+    ``basis()`` gives the scatter's own eigendecomposition (:func:`feature_basis`,
+    which SVCCA needs anyway; called only when every neuron is live). It is used
+    when well conditioned: the same whitening as the correlation route up to
+    rounding (~1e-16 x cond), one eigendecomposition per side instead of two, and
+    S^-1/2 for PWCCA without a polar decomposition.
+    """
     diag = S.diagonal().real.clamp_min(0)
     std = (diag / n).sqrt()
     live = ((std > CONST_TOL * mean.abs()) & (diag > 0)).nonzero().flatten()
     d = int(S.shape[0])
     if len(live) == 0:
-        empty = torch.zeros(0, dtype=torch.float64)
-        return Whitener(live, empty, empty, torch.zeros(0, 0, dtype=S.dtype), d)
+        empty = torch.zeros(0, 0, dtype=S.dtype)
+        return Whitener(live, empty, empty, d)
+    b = basis() if basis is not None and len(live) == d else None
+    if b is not None and b.rank == d and bool(
+            b.lam[-1] * FAST_COND_FACTOR > math.sqrt(rtol) * b.lam[0]):
+        return Whitener(live, b.vecs * b.lam.rsqrt(), b.lam.sqrt()[:, None] * b.vecs.mT, d,
+                        O=b.vecs)
     sigma = diag[live].sqrt()
     R = S[live][:, live] / (sigma[:, None] * sigma[None, :])
     lam, V = eigh(R)
     lam, V = lam.flip(0), V.flip(1)
     keep = lam > rtol * lam[0]
-    return Whitener(live, sigma, lam[keep], V[:, keep], d)
+    lam, V = lam[keep], V[:, keep]
+    return Whitener(live, V * (lam.rsqrt().to(V.dtype) / sigma[:, None]),
+                    (V * lam.sqrt().to(V.dtype)).mH * sigma[None, :], d)
 
 
 def live_count(X: torch.Tensor, chunk: int = 4096) -> int:
@@ -149,29 +177,10 @@ def live_count(X: torch.Tensor, chunk: int = 4096) -> int:
 
 
 def whitened_cross(wx: Whitener, wy: Whitener, M: torch.Tensor) -> torch.Tensor:
-    """T = Wx^H Rxy Wy (rank_x x rank_y): its singular values are the canonical correlations."""
-    R = M[wx.live][:, wy.live] / (wx.sigma[:, None] * wy.sigma[None, :])
-    return wx.W().mH @ R @ wy.W()
-
-
-def canonical(wx: Whitener, wy: Whitener, M: torch.Tensor):
-    """SVD of the whitened cross-scatter: (P, rho, Q) with rho descending in [0, 1]."""
-    if wx.rank == 0 or wy.rank == 0:
-        z = torch.zeros(0, dtype=torch.float64)
-        return torch.zeros(wx.rank, 0, dtype=M.dtype), z, torch.zeros(wy.rank, 0, dtype=M.dtype)
-    P, rho, Qh = svd(whitened_cross(wx, wy, M))
-    return P, rho.clamp(0.0, 1.0), Qh.mH
-
-
-def _coordinates(w: Whitener) -> torch.Tensor:
-    """F = W^T S_live (rank x d_live): the neurons in an orthonormal basis; F^T F = S_live."""
-    return (w.V * w.lam.sqrt()).mT * w.sigma[None, :]
-
-
-def _polar(F: torch.Tensor) -> torch.Tensor:
-    """O with F^T = S^1/2 O (d_live x rank, orthonormal columns): O = S^1/2 W."""
-    Uf, _, Vfh = svd(F)
-    return Vfh.mT @ Uf.mT
+    """T = Wx^H Sxy Wy (rank_x x rank_y): its singular values are the canonical correlations."""
+    if wx.dropped or wy.dropped:
+        M = M[wx.live][:, wy.live]
+    return wx.W.mH @ M @ wy.W
 
 
 def pwcca_weights(w: Whitener, other: Whitener, M: torch.Tensor, mean: torch.Tensor,
@@ -186,22 +195,21 @@ def pwcca_weights(w: Whitener, other: Whitener, M: torch.Tensor, mean: torch.Ten
     same signs). The dirns are orthonormalised with a QR over the n datapoints
     and direction i is weighted by ``sum_j |<P_i, a_j>|`` over the uncentred
     neurons a_j. Everything lies in the (rank+1)-dim span of the centred
-    neurons and the ones vector, so with the coordinates F = W^T S the QR runs
-    on a (rank+1) x c matrix: exact from moments, no data needed.
+    neurons and the ones vector, so with the coordinates F (F^T F = S) the QR
+    runs on a (rank+1) x c matrix: exact from moments, no data needed.
 
     Returns (weights, rho): c = min(rank_x, rank_y) weights summing to 1 and the
     canonical correlations (singular values of the same matrix).
     """
     mu = mean[w.live]
-    F, Fo = _coordinates(w), _coordinates(other)
-    T_sym = _polar(F) @ whitened_cross(w, other, M) @ _polar(Fo).mT
+    T_sym = w.polar() @ whitened_cross(w, other, M) @ other.polar().mT
     U, rho, _ = svd(T_sym)
     c = min(w.rank, other.rank)
     u, rho = U[:, :c], rho[:c].clamp(0.0, 1.0)
     root_n = math.sqrt(n)
-    C = torch.cat([F @ u, root_n * mu[None, :c]])           # dirns in the basis [A_c^T W, 1/sqrt n]
+    C = torch.cat([w.F @ u, root_n * mu[None, :c]])         # dirns in the basis [A_c^T W, 1/sqrt n]
     Qc, _ = qr(C)
-    X = Qc.mT @ torch.cat([F, root_n * mu[None, :]])         # <P_i, a_j>, (c, d_live)
+    X = Qc.mT @ torch.cat([w.F, root_n * mu[None, :]])       # <P_i, a_j>, (c, d_live)
     weights = X.abs().sum(1)
     return weights / weights.sum(), rho
 

@@ -198,20 +198,26 @@ class MatrixResult:
     def _stream_cell(self, metric, g, ea: Entry, eb: Entry) -> Result:
         p = g.joint.pair(ea.slot, eb.slot)
         if metric in ("cca", "pwcca"):
-            wx = self._cached(("w", ea), lambda: whitener(p.x.S, p.x.mean, p.n, self.rtol))
-            wy = self._cached(("w", eb), lambda: whitener(p.y.S, p.y.mean, p.n, self.rtol))
+            wx, wy = self._whitener(ea, p.x), self._whitener(eb, p.y)
             if metric == "cca":
                 return cca_from_pair(p, self.rtol, wx, wy)
             return pwcca_from_pair(p, self.side, self.rtol, wx, wy)
         if metric == "svcca":
-            bx = self._cached(("fb", ea), lambda: feature_basis(p.x.S, self.rtol))
-            by = self._cached(("fb", eb), lambda: feature_basis(p.y.S, self.rtol))
+            bx, by = self._basis(ea, p.x), self._basis(eb, p.y)
             return svcca_from_bases(bx, by, self.keep, p.n, p.M)
         if metric == "rbf_cka":
             return self._nan(metric, "rbf_cka needs n x n kernels, not kept for this pass: "
                              "request metrics=(..., 'rbf_cka') with a known number of images "
                              "(memory grows as n^2)", n=p.n)
         return linear_from_pair(p, debiased=metric == "debiased_cka")
+
+    def _basis(self, e: Entry, side):
+        return self._cached(("fb", e), lambda: feature_basis(side.S, self.rtol))
+
+    def _whitener(self, e: Entry, side):
+        """Per layer, once; reuses the layer's SVCCA basis when that whitens it."""
+        return self._cached(("w", e), lambda: whitener(
+            side.S, side.mean, side.n, self.rtol, basis=lambda: self._basis(e, side)))
 
     def _gram(self, e: Entry) -> torch.Tensor:
         return self._cached(("K", e), lambda: centred_gram(e.parts, e.shift))
@@ -260,8 +266,7 @@ class MatrixResult:
         Ea = ea.data.to(torch.float64) - sa.mean
         Eb = eb.data.to(torch.float64) - sb.mean
         p = Pair(sa, sb, Ea.mT @ Eb)
-        wa = self._cached(("w", ea), lambda: whitener(sa.S, sa.mean, n, self.rtol))
-        wb = self._cached(("w", eb), lambda: whitener(sb.S, sb.mean, n, self.rtol))
+        wa, wb = self._whitener(ea, sa), self._whitener(eb, sb)
         if metric == "cca":
             return cca_from_pair(p, self.rtol, wa, wb)
         return pwcca_from_pair(p, self.side, self.rtol, wa, wb)

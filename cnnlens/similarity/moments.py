@@ -114,9 +114,14 @@ class Moments:
             self._cache[key] = fn()
         return self._cache[key]
 
+    def _basis(self, p: Pair, which: str, rtol: float):
+        side = p.x if which == "x" else p.y
+        return self._cached(("b", which, rtol), lambda: feature_basis(side.S, rtol))
+
     def _whiteners(self, p: Pair, rtol: float):
-        return (self._cached(("w", "x", rtol), lambda: whitener(p.x.S, p.x.mean, p.n, rtol)),
-                self._cached(("w", "y", rtol), lambda: whitener(p.y.S, p.y.mean, p.n, rtol)))
+        return tuple(self._cached(("w", k, rtol), lambda k=k, s=s: whitener(
+            s.S, s.mean, p.n, rtol, basis=lambda: self._basis(p, k, rtol)))
+            for k, s in (("x", p.x), ("y", p.y)))
 
     def cca(self, rtol: float = RTOL) -> Result:
         p = self.pair()
@@ -124,9 +129,7 @@ class Moments:
 
     def svcca(self, keep=0.99, rtol: float = RTOL) -> Result:
         p = self.pair()
-        bx = self._cached(("b", "x", rtol), lambda: feature_basis(p.x.S, rtol))
-        by = self._cached(("b", "y", rtol), lambda: feature_basis(p.y.S, rtol))
-        return svcca_from_pair(p, keep, rtol, bx, by)
+        return svcca_from_pair(p, keep, rtol, self._basis(p, "x", rtol), self._basis(p, "y", rtol))
 
     def pwcca(self, side: str = "x", rtol: float = RTOL) -> Result:
         p = self.pair()
