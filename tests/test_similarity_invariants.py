@@ -119,6 +119,15 @@ def test_inputs_are_never_modified():
     sim.cca(x, xt), sim.linear_cka(x, xt, debiased=True), sim.rbf_cka(x, xt)
     np.testing.assert_array_equal(x, x0)
     torch.testing.assert_close(xt, y0, rtol=0, atol=0)
+    # batches fed in several chunks, row slices and conv views of float64 data included
+    big = np.random.default_rng(0).normal(size=(4000, 300)) + 2.0
+    conv = torch.rand(70, 3, 70, 70, dtype=torch.float64)
+    b0, c0 = big.copy(), conv.clone()
+    sim.Moments().update(big, big[:, ::-1])
+    for how in ("positions", "flatten", "mean"):
+        sim.Moments(reduce=how).update(conv, conv.flip(1))
+    np.testing.assert_array_equal(big, b0)
+    torch.testing.assert_close(conv, c0, rtol=0, atol=0)
 
 
 def test_moments_merge_equals_one_stream():

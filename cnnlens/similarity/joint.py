@@ -42,7 +42,7 @@ class _Groups:
         return torch.zeros(self.L, dtype=_F64).index_add_(0, self.gidx, v)
 
 
-_SYRK_BLOCKS = 8   # lower block triangle: 36 of 64 block products
+_SYRK_BLOCKS = 4   # lower block triangle: 10 of 16 block products (8: smaller, slower GEMMs)
 _SYRK_MIN_D = 256  # below this, one full product is faster than 36 small ones
 
 

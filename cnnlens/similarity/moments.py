@@ -6,7 +6,6 @@ the numerics (Chan-style merging of centred moments) are described in
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ._inputs import as_matrix, as_tensor, check_finite, check_pair
@@ -19,15 +18,6 @@ from .result import Result
 from .stats import Pair
 
 __all__ = ["Joint", "Moments"]
-
-
-def _ptr(a) -> int | None:
-    """Address of the caller's buffer (tensor or numpy array), to avoid writing into it."""
-    if isinstance(a, torch.Tensor):
-        return a.data_ptr()
-    if isinstance(a, np.ndarray):
-        return a.__array_interface__["data"][0]
-    return None
 
 
 class Moments:
@@ -72,26 +62,36 @@ class Moments:
         tx, ty = as_tensor(x, f"x batch {k}"), as_tensor(y, f"y batch {k}")
         check_finite(tx, f"x batch {k}")
         check_finite(ty, f"y batch {k}")
-        if tx.ndim == 4 or ty.ndim == 4:
-            if self.reduce is None:
-                raise ValueError("conv batches (N, C, H, W) need Moments(reduce=...): one of "
-                                 "'positions', 'mean', 'flatten', 'resize'")
-            tx, ty = reduce_pair(tx, ty, self.reduce)
-        X, Y = as_matrix(tx, f"x batch {k}", False), as_matrix(ty, f"y batch {k}", False)
+        conv = tx.ndim == 4 or ty.ndim == 4
+        if conv and self.reduce is None:
+            raise ValueError("conv batches (N, C, H, W) need Moments(reduce=...): one of "
+                             "'positions', 'mean', 'flatten', 'resize'")
+        if len(tx) != len(ty):
+            check_pair(tx, ty, min_n=1)
+        # cache-sized chunks (~2^20 values a side): conv chunks are reduced straight
+        # to float64 in one pass, never as a whole reduced copy of the batch
+        step = max(1, 2 ** 20 // max(tx[0].numel(), ty[0].numel(), 1))
+        for i in range(0, max(len(tx), 1), step):
+            cx, cy = tx[i:i + step], ty[i:i + step]
+            if conv:
+                cx, cy = reduce_pair(cx, cy, self.reduce, dtype=torch.float64)
+            self._add(as_matrix(cx, f"x batch {k}", False), as_matrix(cy, f"y batch {k}", False),
+                      (tx, ty), k)
+        self._cache.clear()
+        self.batches += 1
+        return self
+
+    def _add(self, X: torch.Tensor, Y: torch.Tensor, inputs, k: int) -> None:
         check_pair(X, Y, min_n=1)
-        # the accumulator centres in place: copy only tensors the caller still owns
-        owned = [t.data_ptr() not in (_ptr(x), _ptr(y)) for t in (X, Y)]
         if self._joint is None:
             self._joint = Joint([X.shape[1]], [Y.shape[1]], self.higher)
         elif (X.shape[1], Y.shape[1]) != (self._joint.gx.D, self._joint.gy.D):
             raise ValueError(f"batch {k} has {X.shape[1]} and {Y.shape[1]} features; earlier "
                              f"batches had {self._joint.gx.D} and {self._joint.gy.D}")
-        step = max(64, 2 ** 20 // max(X.shape[1], Y.shape[1]))  # cache-sized float64 chunks
-        for i in range(0, X.shape[0], step):
-            self._joint.update([X[i:i + step]], [Y[i:i + step]], owned=owned)
-        self._cache.clear()
-        self.batches += 1
-        return self
+        # the accumulator centres in place: copy only tensors the caller still owns
+        theirs = [t.untyped_storage().data_ptr() for t in inputs]
+        owned = [t.untyped_storage().data_ptr() not in theirs for t in (X, Y)]
+        self._joint.update([X], [Y], owned=owned)
 
     def merge(self, other: Moments) -> Moments:
         """Fold in an accumulator fed with other datapoints (e.g. from another worker)."""
