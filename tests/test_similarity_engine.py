@@ -301,13 +301,16 @@ def test_minibatch_gram_is_the_centred_gram_whatever_the_offset(offset):
     from cnnlens.similarity.minibatch import MinibatchCKA
     g = torch.Generator().manual_seed(0)
     mb = MinibatchCKA(1, 1)
-    for d in (3000, 1000):  # the scratch buffer is reused for a smaller layer
-        x = (torch.rand(64, d, generator=g) * torch.rand(d, generator=g) + offset).float()
+    # a smaller layer reuses the scratch buffer; a layer's later batches reuse its route,
+    # also when its offset changes
+    for d, layer, shift in ((3000, "a", offset), (1000, "b", offset), (3000, "a", offset),
+                            (3000, "a", 5e3 - offset)):
+        x = (torch.rand(64, d, generator=g) * torch.rand(d, generator=g) + shift).float()
         x64 = x.double() - x.double().mean(0)
         want = x64 @ x64.mT
         scale = want.norm()
         want.fill_diagonal_(0)
-        assert (mb.gram(x) - want).norm() <= 1e-6 * scale
+        assert (mb.gram(x, layer) - want).norm() <= 1e-6 * scale
 
 
 def test_minibatch_gram_flags_non_finite_but_survives_overflow():

@@ -36,8 +36,9 @@ class MinibatchCKA:
         self.hyy = torch.zeros(n_b, dtype=torch.float64)
         self.batches = self.skipped = 0
         self._scratch = torch.empty(0, dtype=torch.float32)
+        self._offset: dict = {}  # layer -> its rows were centred before the product
 
-    def gram(self, x: torch.Tensor) -> torch.Tensor | None:
+    def gram(self, x: torch.Tensor, layer=None) -> torch.Tensor | None:
         """Zero-diagonal Gram of the batch centred at its mean, summed up in float64.
 
         HSIC_1 is exactly invariant to a shift of the data; centring only keeps offsets
@@ -48,24 +49,34 @@ class MinibatchCKA:
         ~1e-6 of the Gram); above ``MAX_OFFSET_RATIO`` the rows are centred first
         (raw products lose 3e-4 on ``float32_offset_scale``), into one reused scratch
         buffer (a fresh 16 MB tensor per layer costs page faults, ~1 ms each). The
-        float32 mean's own rounding is then removed exactly by ``H K H``.
-        Returns None when the batch holds NaN/Inf.
+        float32 mean's own rounding is then removed exactly by ``H K H``. The ratio
+        is remembered per ``layer``, so later batches of an offset layer skip the raw
+        product. Returns None when the batch holds NaN/Inf.
         """
         with small_threads(flops=2.0 * x.shape[0] ** 2 * x.shape[1]):
-            K = (x @ x.mT).to(torch.float64)
-            total = float(K.diagonal().sum())
-            if not math.isfinite(total):
+            K, ratio = (None, math.inf) if self._offset.get(layer) else self._raw(x)
+            if ratio > MAX_OFFSET_RATIO:
+                K, ratio = self._centred_product(x)
+            if K is None:  # a non-finite trace: NaN/Inf, or squares that overflow float32
                 if not bool(torch.isfinite(x).all()):
                     return None
-                x = x.to(torch.float64)  # finite values whose squares overflow float32
-            else:
-                K = _centre(K)
-            if not math.isfinite(total) or total > MAX_OFFSET_RATIO * float(K.diagonal().sum()):
-                K = _centre(self._centred_product(x))
+                K, ratio = self._centred_product(x.to(torch.float64))
+        self._offset[layer] = ratio > MAX_OFFSET_RATIO
         K.fill_diagonal_(0)
         return K
 
-    def _centred_product(self, x: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _raw(x: torch.Tensor):
+        """(H x x^T H, trace ratio), or (None, inf) if the trace is not finite."""
+        K = (x @ x.mT).to(torch.float64)
+        total = float(K.diagonal().sum())
+        if not math.isfinite(total):
+            return None, math.inf
+        K = _centre(K)
+        return K, total / max(float(K.diagonal().sum()), 1e-300)
+
+    def _centred_product(self, x: torch.Tensor):
+        """(H e e^T H with e = x - mean, trace ratio), or (None, inf) if not finite."""
         mean = torch.full((1, x.shape[0]), 1.0 / x.shape[0], dtype=x.dtype) @ x
         if x.dtype != torch.float32:
             e = x - mean
@@ -73,7 +84,12 @@ class MinibatchCKA:
             if self._scratch.numel() < x.numel():
                 self._scratch = torch.empty(x.numel(), dtype=torch.float32)
             e = torch.sub(x, mean, out=self._scratch[:x.numel()].view(x.shape))
-        return (e @ e.mT).to(torch.float64)
+        K = _centre((e @ e.mT).to(torch.float64))
+        spread = float(K.diagonal().sum())
+        if not math.isfinite(spread):
+            return None, math.inf
+        offset = x.shape[0] * float(mean.double().square().sum())   # trace K = spread + b |mean|^2
+        return K, (spread + offset) / max(spread, 1e-300)
 
     @staticmethod
     def _terms(K: torch.Tensor):

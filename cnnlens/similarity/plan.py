@@ -240,7 +240,7 @@ class Collector:
             if self.mb_rows[side, i] != 1:  # placeholder: the cell reports why it is NaN
                 self.mb_pending[side, i] = self.minibatch.gram(torch.zeros(len(t), 1))
                 return
-            K = self.minibatch.gram(reduce_batch(t, how, self.sizes.get(how)))
+            K = self.minibatch.gram(reduce_batch(t, how, self.sizes.get(how)), (side, i))
             if K is None:  # every value of t enters the Gram's trace
                 check_activation(t, layer, side)
             self.mb_pending[side, i] = K
