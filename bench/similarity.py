@@ -66,10 +66,18 @@ def fc_case(peak64, repeats):
         m.cca(), m.svcca(), m.pwcca(), m.linear_cka()
 
     row("FC 10000x500 pair", "CCA+SVCCA+PWCCA+CKA, one pass", timeit(one_pass, repeats), bound,
-        "incl. ~10 LAPACK calls on 500x500")
+        "incl. 6 LAPACK calls on 500x500")
     row("FC 10000x500 pair", "per-metric recomputation (4 calls)", timeit(
         lambda: (sim.cca(x, y), sim.svcca(x, y), sim.pwcca(x, y), sim.linear_cka(x, y)),
         repeats), bound)
+    # a dead neuron and neurons 1e6 apart in scale: the correlation-matrix whitening
+    # (a second eigendecomposition and a polar SVD per side) instead of the shared one
+    scale = torch.logspace(-3, 3, 500)
+    x, y = x * scale, y.clone()
+    y[:, 0] = 1.0
+
+    row("FC 10000x500, ill-conditioned", "CCA+SVCCA+PWCCA+CKA, one pass",
+        timeit(one_pass, repeats), bound, "incl. 10 LAPACK calls on 500x500")
 
 
 def conv_case(peak64, repeats):

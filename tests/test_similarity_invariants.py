@@ -316,3 +316,19 @@ def test_scatter_and_correlation_whitening_routes_agree():
         q = pair_from_data(torch.from_numpy(bad), torch.from_numpy(y), higher=False)
         w = whitener(q.x.S, q.x.mean, q.n, basis=lambda q=q: feature_basis(q.x.S))
         assert w.O is None and w.rank == 12
+
+
+def test_both_sides_side_by_side():
+    from cnnlens.similarity.linalg import both, eigh
+    threads = torch.get_num_threads()
+    a = torch.randn(300, 300, dtype=torch.float64)
+    a, b = a @ a.T, a @ a.T + torch.eye(300, dtype=torch.float64)
+    (la, _), (lb, _) = both(eigh, a, b, 300)
+    torch.testing.assert_close(la, torch.linalg.eigvalsh(a))
+    torch.testing.assert_close(lb, torch.linalg.eigvalsh(b))
+    # nested use runs in turn instead of waiting on the busy worker; errors surface
+    assert both(lambda k: both(abs, -k, k, 10), 1, 2, 10) == ((1, 1), (2, 2))
+    with pytest.raises(ValueError, match="side b"):
+        both(lambda s: (_ for _ in ()).throw(ValueError(f"side {s}")) if s == "b" else s,
+             "a", "b", 10)
+    assert torch.get_num_threads() == threads

@@ -12,6 +12,7 @@ from .linalg import (
     RTOL,
     Basis,
     Whitener,
+    both,
     check_keep,
     feature_basis,
     gram_basis,
@@ -65,9 +66,9 @@ def _forced(n: int, wx: Whitener, wy: Whitener) -> str | None:
 def _whiteners(p: Pair, rtol: float, wx: Whitener | None, wy: Whitener | None):
     # the same route as the engine and Moments (which reuse SVCCA's bases): PWCCA's
     # weights depend on the singular vectors' signs, so both must see the same matrix
-    wx = wx or whitener(p.x.S, p.x.mean, p.n, rtol, basis=lambda: feature_basis(p.x.S, rtol))
-    wy = wy or whitener(p.y.S, p.y.mean, p.n, rtol, basis=lambda: feature_basis(p.y.S, rtol))
-    return wx, wy
+    def one(given, s):
+        return given or whitener(s.S, s.mean, p.n, rtol, basis=lambda: feature_basis(s.S, rtol))
+    return both(lambda a: one(*a), (wx, p.x), (wy, p.y), max(p.x.d, p.y.d))
 
 
 def _undefined(metric, n, wx, wy, convention) -> Result:
@@ -169,8 +170,8 @@ def _svcca_from_bases(bx: Basis, by: Basis, keep, n: int, M=None) -> Result:
 
 def svcca_from_pair(p: Pair, keep=0.99, rtol: float = RTOL, bx: Basis | None = None,
                     by: Basis | None = None) -> Result:
-    bx = bx or feature_basis(p.x.S, rtol)
-    by = by or feature_basis(p.y.S, rtol)
+    bx, by = both(lambda a: a[0] or feature_basis(a[1].S, rtol), (bx, p.x), (by, p.y),
+                  max(p.x.d, p.y.d))
     return svcca_from_bases(bx, by, keep, p.n, p.M)
 
 

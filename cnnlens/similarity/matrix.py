@@ -11,7 +11,7 @@ from .cca import cca_from_pair, check_n_gt_d, pwcca_from_pair, svcca_from_bases
 from .cka import convention as cka_convention
 from .cka import linear_from_pair
 from .gram import center, centred_gram, rbf_kernel, ucenter
-from .linalg import feature_basis, gram_basis, live_count, whitener
+from .linalg import both, feature_basis, gram_basis, live_count, whitener
 from .plan import FAMILY, MAX_FEATURE_D, Collector, Entry
 from .result import Result
 from .stats import Pair, side_from_data
@@ -198,12 +198,12 @@ class MatrixResult:
     def _stream_cell(self, metric, g, ea: Entry, eb: Entry) -> Result:
         p = g.joint.pair(ea.slot, eb.slot)
         if metric in ("cca", "pwcca"):
-            wx, wy = self._whitener(ea, p.x), self._whitener(eb, p.y)
+            wx, wy = both(lambda a: self._whitener(*a), (ea, p.x), (eb, p.y), max(ea.d, eb.d))
             if metric == "cca":
                 return cca_from_pair(p, self.rtol, wx, wy)
             return pwcca_from_pair(p, self.side, self.rtol, wx, wy)
         if metric == "svcca":
-            bx, by = self._basis(ea, p.x), self._basis(eb, p.y)
+            bx, by = both(lambda a: self._basis(*a), (ea, p.x), (eb, p.y), max(ea.d, eb.d))
             return svcca_from_bases(bx, by, self.keep, p.n, p.M)
         if metric == "rbf_cka":
             return self._nan(metric, "rbf_cka needs n x n kernels, not kept for this pass: "
@@ -266,7 +266,7 @@ class MatrixResult:
         Ea = ea.data.to(torch.float64) - sa.mean
         Eb = eb.data.to(torch.float64) - sb.mean
         p = Pair(sa, sb, Ea.mT @ Eb)
-        wa, wb = self._whitener(ea, sa), self._whitener(eb, sb)
+        wa, wb = both(lambda a: self._whitener(*a), (ea, sa), (eb, sb), max(ea.d, eb.d))
         if metric == "cca":
             return cca_from_pair(p, self.rtol, wa, wb)
         return pwcca_from_pair(p, self.side, self.rtol, wa, wb)

@@ -13,7 +13,7 @@ from .cca import cca_from_pair, pwcca_from_pair, svcca_from_pair
 from .cka import linear_from_pair
 from .conv import reduce_pair
 from .joint import Joint
-from .linalg import RTOL, feature_basis, whitener
+from .linalg import RTOL, both, feature_basis, whitener
 from .result import Result
 from .stats import Pair
 
@@ -119,9 +119,11 @@ class Moments:
         return self._cached(("b", which, rtol), lambda: feature_basis(side.S, rtol))
 
     def _whiteners(self, p: Pair, rtol: float):
-        return tuple(self._cached(("w", k, rtol), lambda k=k, s=s: whitener(
-            s.S, s.mean, p.n, rtol, basis=lambda: self._basis(p, k, rtol)))
-            for k, s in (("x", p.x), ("y", p.y)))
+        def one(k):
+            s = p.x if k == "x" else p.y
+            return self._cached(("w", k, rtol), lambda: whitener(
+                s.S, s.mean, p.n, rtol, basis=lambda: self._basis(p, k, rtol)))
+        return both(one, "x", "y", max(p.x.d, p.y.d))
 
     def cca(self, rtol: float = RTOL) -> Result:
         p = self.pair()
@@ -129,7 +131,8 @@ class Moments:
 
     def svcca(self, keep=0.99, rtol: float = RTOL) -> Result:
         p = self.pair()
-        return svcca_from_pair(p, keep, rtol, self._basis(p, "x", rtol), self._basis(p, "y", rtol))
+        bx, by = both(lambda k: self._basis(p, k, rtol), "x", "y", max(p.x.d, p.y.d))
+        return svcca_from_pair(p, keep, rtol, bx, by)
 
     def pwcca(self, side: str = "x", rtol: float = RTOL) -> Result:
         p = self.pair()
