@@ -68,7 +68,7 @@ def _whiteners(p: Pair, rtol: float, wx: Whitener | None, wy: Whitener | None):
     # weights depend on the singular vectors' signs, so both must see the same matrix
     def one(given, s):
         return given or whitener(s.S, s.mean, p.n, rtol, basis=lambda: feature_basis(s.S, rtol))
-    return both(lambda a: one(*a), (wx, p.x), (wy, p.y), max(p.x.d, p.y.d))
+    return both(lambda a: one(*a), (wx, p.x), (wy, p.y))
 
 
 def _undefined(metric, n, wx, wy, convention) -> Result:
@@ -170,8 +170,7 @@ def _svcca_from_bases(bx: Basis, by: Basis, keep, n: int, M=None) -> Result:
 
 def svcca_from_pair(p: Pair, keep=0.99, rtol: float = RTOL, bx: Basis | None = None,
                     by: Basis | None = None) -> Result:
-    bx, by = both(lambda a: a[0] or feature_basis(a[1].S, rtol), (bx, p.x), (by, p.y),
-                  max(p.x.d, p.y.d))
+    bx, by = both(lambda a: a[0] or feature_basis(a[1].S, rtol), (bx, p.x), (by, p.y))
     return svcca_from_bases(bx, by, keep, p.n, p.M)
 
 
@@ -250,7 +249,7 @@ def svcca(x, y, keep=0.99, reduce: str | None = None, rtol: float = RTOL) -> Res
     X, Y = prepare_pair(x, y, reduce, CCA_REDUCE, convert=False)
     n = X.shape[0]
     if n < max(X.shape[1], Y.shape[1]):
-        bx, by = gram_basis(centred_gram(X), rtol), gram_basis(centred_gram(Y), rtol)
+        bx, by = both(lambda a: gram_basis(centred_gram(a), rtol), X, Y)
         return svcca_from_bases(bx, by, keep, n)
     return svcca_from_pair(pair_from_data(X, Y, higher=False), keep, rtol)
 

@@ -84,28 +84,33 @@ _WORKER = "cnnlens-linalg"
 _pool: ThreadPoolExecutor | None = None
 
 
-def both(f: Callable, a, b, size: int):
+def both(f: Callable, a, b):
     """``(f(a), f(b))``: the two sides of a pair, side by side on one core each.
 
-    For decompositions up to ``_SMALL`` this halves the time on an idle machine,
-    and unlike two threads inside one decomposition it costs nothing next to a
-    busy process (eigh of 500 x 500 twice: 44 ms in turn, 22 ms side by side;
-    44 ms either way with a busy process, where one eigh on two threads takes
-    65 ms and up to 200 ms). Larger work runs in turn, each with all threads.
+    Decompositions scale poorly to a second thread (LAPACK's reduction to
+    tridiagonal form is memory bound), so two of them side by side beat two in
+    turn, and unlike two threads inside one decomposition this costs nothing
+    next to a busy process. Measured here: eigh of 500 x 500 twice, 44 ms in
+    turn on one thread, 30 ms in turn on two, 22 ms side by side; with a busy
+    process 44 ms side by side, 65 ms (up to 200 ms) on two threads. At 2000 x
+    2000: 1.29 s in turn on two threads, 1.18 s side by side.
     """
     global _pool
-    if (size > _SMALL or torch.get_num_threads() < 2
-            or threading.current_thread().name.startswith(_WORKER)):
+    if torch.get_num_threads() < 2 or threading.current_thread().name.startswith(_WORKER):
         return f(a), f(b)
     if _pool is None:
         _pool = ThreadPoolExecutor(1, thread_name_prefix=_WORKER)
-    with small_threads(size):
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
         other = _pool.submit(f, b)
         try:
             first = f(a)
         finally:
             wait([other])
         return first, other.result()
+    finally:
+        torch.set_num_threads(prev)
 
 
 def eigh(A: torch.Tensor):
@@ -233,7 +238,7 @@ def pwcca_weights(w: Whitener, other: Whitener, M: torch.Tensor, mean: torch.Ten
     canonical correlations (singular values of the same matrix).
     """
     mu = mean[w.live]
-    Ox, Oy = both(Whitener.polar, w, other, max(w.rank, other.rank))
+    Ox, Oy = both(Whitener.polar, w, other)
     T_sym = Ox @ whitened_cross(w, other, M) @ Oy.mT
     U, rho, _ = svd(T_sym)
     c = min(w.rank, other.rank)

@@ -198,12 +198,12 @@ class MatrixResult:
     def _stream_cell(self, metric, g, ea: Entry, eb: Entry) -> Result:
         p = g.joint.pair(ea.slot, eb.slot)
         if metric in ("cca", "pwcca"):
-            wx, wy = both(lambda a: self._whitener(*a), (ea, p.x), (eb, p.y), max(ea.d, eb.d))
+            wx, wy = both(lambda a: self._whitener(*a), (ea, p.x), (eb, p.y))
             if metric == "cca":
                 return cca_from_pair(p, self.rtol, wx, wy)
             return pwcca_from_pair(p, self.side, self.rtol, wx, wy)
         if metric == "svcca":
-            bx, by = both(lambda a: self._basis(*a), (ea, p.x), (eb, p.y), max(ea.d, eb.d))
+            bx, by = both(lambda a: self._basis(*a), (ea, p.x), (eb, p.y))
             return svcca_from_bases(bx, by, self.keep, p.n, p.M)
         if metric == "rbf_cka":
             return self._nan(metric, "rbf_cka needs n x n kernels, not kept for this pass: "
@@ -253,8 +253,8 @@ class MatrixResult:
             return Result(metric, float((A * B).sum()) / float(np.sqrt(na * nb)),
                           self.convention(metric), n=n)
         if metric == "svcca":
-            ba = self._cached(("gb", ea), lambda: gram_basis(self._gram(ea), self.rtol))
-            bb = self._cached(("gb", eb), lambda: gram_basis(self._gram(eb), self.rtol))
+            ba, bb = both(lambda e: self._cached(("gb", e), lambda: gram_basis(
+                self._gram(e), self.rtol)), ea, eb)
             return svcca_from_bases(ba, bb, self.keep, n)
         if n <= max(ea.d, eb.d):  # decide on the non-constant neurons before any d x d work
             la, lb = (self._cached(("live", e), lambda e=e: live_count(e.data)) for e in (ea, eb))
@@ -266,7 +266,7 @@ class MatrixResult:
         Ea = ea.data.to(torch.float64) - sa.mean
         Eb = eb.data.to(torch.float64) - sb.mean
         p = Pair(sa, sb, Ea.mT @ Eb)
-        wa, wb = both(lambda a: self._whitener(*a), (ea, sa), (eb, sb), max(ea.d, eb.d))
+        wa, wb = both(lambda a: self._whitener(*a), (ea, sa), (eb, sb))
         if metric == "cca":
             return cca_from_pair(p, self.rtol, wa, wb)
         return pwcca_from_pair(p, self.side, self.rtol, wa, wb)

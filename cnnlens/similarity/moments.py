@@ -123,7 +123,7 @@ class Moments:
             s = p.x if k == "x" else p.y
             return self._cached(("w", k, rtol), lambda: whitener(
                 s.S, s.mean, p.n, rtol, basis=lambda: self._basis(p, k, rtol)))
-        return both(one, "x", "y", max(p.x.d, p.y.d))
+        return both(one, "x", "y")
 
     def cca(self, rtol: float = RTOL) -> Result:
         p = self.pair()
@@ -131,7 +131,7 @@ class Moments:
 
     def svcca(self, keep=0.99, rtol: float = RTOL) -> Result:
         p = self.pair()
-        bx, by = both(lambda k: self._basis(p, k, rtol), "x", "y", max(p.x.d, p.y.d))
+        bx, by = both(lambda k: self._basis(p, k, rtol), "x", "y")
         return svcca_from_pair(p, keep, rtol, bx, by)
 
     def pwcca(self, side: str = "x", rtol: float = RTOL) -> Result:
