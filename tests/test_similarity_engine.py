@@ -322,3 +322,30 @@ def test_minibatch_gram_flags_non_finite_but_survives_overflow():
     big = torch.rand(8, 50) * 1e30  # finite, but the squares overflow float32
     K = mb.gram(big)
     assert K is not None and bool(torch.isfinite(K).all())
+
+
+@pytest.mark.parametrize("failing", ["a", "b"])
+def test_a_model_failing_mid_pass_leaves_both_clean(model, model_b, more_images, failing):
+    # the two models run side by side on two threads: an error on either surfaces
+    # here, hooks go from both, and the thread count is restored
+    from cnnlens.capture import ForwardError
+
+    class FailsOnSecondBatch(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.calls = inner, 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls == 3:  # the dry run, then the first batch
+                raise RuntimeError("boom")
+            return self.inner(x)
+
+    threads = torch.get_num_threads()
+    a, b = (FailsOnSecondBatch(model), model_b) if failing == "a" else (
+        model, FailsOnSecondBatch(model_b))
+    with pytest.raises(ForwardError, match="boom"):
+        sim.similarity_matrix(a, b, more_images, batch_size=10)
+    assert no_hooks(a) and no_hooks(b) and torch.get_num_threads() == threads
+    res = sim.similarity_matrix(model, model_b, more_images, batch_size=10)
+    assert res.complete and np.isfinite(res.matrix("linear_cka")).all()

@@ -5,12 +5,14 @@ touches hooks); layers are chosen with :meth:`cnnlens.probe.LayerTree.select`.
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
-from .linalg import RTOL, check_keep
+from .linalg import RTOL, both, check_keep
 from .matrix import METRICS, MatrixResult
 from .plan import FAMILY, Collector, resolve_reduce
 
@@ -67,24 +69,59 @@ def _pass(model_a, model_b, la, lb, batches, device, col):
             for x in layers:
                 sides.setdefault(x.name, []).append(s)
 
-        def both(name, t):
+        def to_sides(name, t):
             for s in sides[name]:
                 col.take(s, name, t)
         union = list({x.name: x for x in [*la, *lb]}.values())
-        gens = [stream(model_a, batches, union, device=device, check_finite=False, consume=both)]
+        gens = [stream(model_a, batches, union, device=device, check_finite=False,
+                       consume=to_sides)]
     else:
-        ia, ib = itertools.tee(batches)
-        gens = [stream(model, it, layers, device=device, check_finite=False,
+        fan = _Fanout(batches)
+        gens = [stream(model, fan.reader(k), layers, device=device, check_finite=False,
                        consume=lambda name, t, s=s: col.take(s, name, t))
-                for model, it, layers, s in ((model_a, ia, la, "a"), (model_b, ib, lb, "b"))]
+                for k, (model, layers, s) in enumerate(((model_a, la, "a"), (model_b, lb, "b")))]
     try:
-        for shapes in zip(*gens, strict=True):
+        while True:
+            # two models: side by side on one core each (~8 % faster than in turn on
+            # two, as pooling and normalisation barely gain from a second thread);
+            # each generator stays on its own thread, which owns its hooks
+            shapes = [next(gens[0], _END)] if len(gens) == 1 else both(
+                lambda g: next(g, _END), *gens)
+            if any(s is _END for s in shapes):
+                if not all(s is _END for s in shapes):
+                    raise RuntimeError("the two models' passes went out of step")
+                return
             b = next(iter(shapes[0].values()))[0]
             col.flush(b)
             yield b
     finally:
         for g in gens:
             g.close()
+
+
+_END = object()
+
+
+class _Fanout:
+    """One iterator of batches read by two consumers on two threads (``itertools.tee``
+    is not thread-safe); each batch is pulled once and kept until both have read it."""
+
+    def __init__(self, it):
+        self._it, self._lock = iter(it), threading.Lock()
+        self._queues = (collections.deque(), collections.deque())
+
+    def reader(self, k: int):
+        queue = self._queues[k]
+        while True:
+            with self._lock:
+                if not queue:
+                    item = next(self._it, _END)
+                    for q in self._queues:
+                        q.append(item)
+                item = queue.popleft()
+            if item is _END:
+                return
+            yield item
 
 
 def _planning_batch(layers, which: str) -> dict:

@@ -9,6 +9,7 @@ depends on how the data are batched (the engine's ``batch_size`` and order).
 from __future__ import annotations
 
 import math
+import threading
 
 import torch
 
@@ -35,7 +36,8 @@ class MinibatchCKA:
         self.hxx = torch.zeros(n_a, dtype=torch.float64)
         self.hyy = torch.zeros(n_b, dtype=torch.float64)
         self.batches = self.skipped = 0
-        self._scratch = torch.empty(0, dtype=torch.float32)
+        self._local = threading.local()  # a scratch buffer per thread (the engine's two
+        # models run side by side, each feeding its layers from its own thread)
         self._offset: dict = {}  # layer -> its rows were centred before the product
 
     def gram(self, x: torch.Tensor, layer=None) -> torch.Tensor | None:
@@ -81,9 +83,10 @@ class MinibatchCKA:
         if x.dtype != torch.float32:
             e = x - mean
         else:
-            if self._scratch.numel() < x.numel():
-                self._scratch = torch.empty(x.numel(), dtype=torch.float32)
-            e = torch.sub(x, mean, out=self._scratch[:x.numel()].view(x.shape))
+            scratch = getattr(self._local, "scratch", None)
+            if scratch is None or scratch.numel() < x.numel():
+                scratch = self._local.scratch = torch.empty(x.numel(), dtype=torch.float32)
+            e = torch.sub(x, mean, out=scratch[:x.numel()].view(x.shape))
         K = _centre((e @ e.mT).to(torch.float64))
         spread = float(K.diagonal().sum())
         if not math.isfinite(spread):
