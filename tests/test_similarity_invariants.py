@@ -332,3 +332,30 @@ def test_both_sides_side_by_side():
         both(lambda s: (_ for _ in ()).throw(ValueError(f"side {s}")) if s == "b" else s,
              "a", "b")
     assert torch.get_num_threads() == threads
+
+
+def test_thread_count_survives_overlapping_users():
+    # one-thread sections on two threads, left in crossed order: each thread gets
+    # its own count back (torch keeps it per thread)
+    import threading
+
+    from cnnlens.similarity.linalg import small_threads
+    threads = torch.get_num_threads()
+    entered, release, seen = threading.Event(), threading.Event(), {}
+
+    def other():
+        before = torch.get_num_threads()
+        with small_threads(10):
+            seen["inside"] = torch.get_num_threads()
+            entered.set()
+            release.wait(5)
+        seen["restored"] = torch.get_num_threads() == before
+
+    t = threading.Thread(target=other)
+    with small_threads(10):
+        assert torch.get_num_threads() == 1
+        t.start()
+        assert entered.wait(5)
+    release.set()
+    t.join()
+    assert seen == {"inside": 1, "restored": True} and torch.get_num_threads() == threads

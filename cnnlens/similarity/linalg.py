@@ -68,9 +68,20 @@ def small_threads(size: int = 0, flops: float | None = None):
     lose 10x next to a busy process (a (64 x 16384) @ (16384 x 64) product:
     1.8 ms on one thread, 12 ms on two).
     """
+    if (flops > _SMALL_FLOPS) if flops is not None else (size > _SMALL):
+        yield
+        return
+    with _one_thread():
+        yield
+
+
+@contextmanager
+def _one_thread():
+    """One intra-op thread for the calling thread. torch keeps the count per thread
+    (OpenMP), so each thread saves and restores its own, whatever the order in
+    which overlapping sections on several threads end."""
     prev = torch.get_num_threads()
-    big = flops > _SMALL_FLOPS if flops is not None else size > _SMALL
-    if big or prev == 1:
+    if prev == 1:
         yield
         return
     torch.set_num_threads(1)
@@ -78,6 +89,11 @@ def small_threads(size: int = 0, flops: float | None = None):
         yield
     finally:
         torch.set_num_threads(prev)
+
+
+def _on_one_thread(f: Callable, x):
+    with _one_thread():
+        return f(x)
 
 
 _WORKER = "cnnlens-linalg"
@@ -100,17 +116,13 @@ def both(f: Callable, a, b):
         return f(a), f(b)
     if _pool is None:
         _pool = ThreadPoolExecutor(1, thread_name_prefix=_WORKER)
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        other = _pool.submit(f, b)
+    with _one_thread():
+        other = _pool.submit(_on_one_thread, f, b)
         try:
             first = f(a)
         finally:
             wait([other])
         return first, other.result()
-    finally:
-        torch.set_num_threads(prev)
 
 
 def eigh(A: torch.Tensor):
