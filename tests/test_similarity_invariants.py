@@ -319,7 +319,8 @@ def test_scatter_and_correlation_whitening_routes_agree():
 
 
 def test_both_sides_side_by_side():
-    from cnnlens.similarity.linalg import both, eigh
+    from cnnlens.similarity.linalg import eigh
+    from cnnlens.similarity.threads import both
     threads = torch.get_num_threads()
     a = torch.randn(300, 300, dtype=torch.float64)
     a, b = a @ a.T, a @ a.T + torch.eye(300, dtype=torch.float64)
@@ -339,7 +340,7 @@ def test_thread_count_survives_overlapping_users():
     # its own count back (torch keeps it per thread)
     import threading
 
-    from cnnlens.similarity.linalg import small_threads
+    from cnnlens.similarity.threads import small_threads
     threads = torch.get_num_threads()
     entered, release, seen = threading.Event(), threading.Event(), {}
 

@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 import torch
 
-from .linalg import small_threads
+from .threads import small_threads
 
 __all__ = ["random_spectrum"]
 

@@ -12,13 +12,11 @@ from .linalg import (
     RTOL,
     Basis,
     Whitener,
-    both,
     check_keep,
     feature_basis,
     gram_basis,
     n_keep,
     pwcca_weights,
-    small_threads,
     svcca_rho,
     svdvals,
     whitened_cross,
@@ -26,6 +24,7 @@ from .linalg import (
 )
 from .result import Result
 from .stats import Pair, pair_from_data
+from .threads import both, small_threads
 
 __all__ = [
     "CCA_REDUCE",

@@ -12,9 +12,10 @@ import threading
 import time
 from collections.abc import Iterator
 
-from .linalg import RTOL, both, check_keep
+from .linalg import RTOL, check_keep
 from .matrix import METRICS, MatrixResult
 from .plan import FAMILY, Collector, resolve_reduce
+from .threads import both
 
 __all__ = ["Cancelled", "similarity_matrix"]
 

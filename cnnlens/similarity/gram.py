@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .linalg import small_threads
+from .threads import small_threads
 
 __all__ = [
     "center",

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from .linalg import small_threads
 from .stats import Pair, Side
+from .threads import small_threads
 
 __all__ = ["Joint"]
 

@@ -11,10 +11,11 @@ from .cca import cca_from_pair, check_n_gt_d, pwcca_from_pair, svcca_from_bases
 from .cka import convention as cka_convention
 from .cka import linear_from_pair
 from .gram import center, centred_gram, rbf_kernel, ucenter
-from .linalg import both, feature_basis, gram_basis, live_count, whitener
+from .linalg import feature_basis, gram_basis, live_count, whitener
 from .plan import FAMILY, MAX_FEATURE_D, Collector, Entry
 from .result import Result
 from .stats import Pair, side_from_data
+from .threads import both
 
 __all__ = ["METRICS", "MatrixResult"]
 

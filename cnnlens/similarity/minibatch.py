@@ -13,7 +13,7 @@ import threading
 
 import torch
 
-from .linalg import small_threads
+from .threads import small_threads
 
 __all__ = ["MinibatchCKA"]
 

@@ -13,9 +13,10 @@ from .cca import cca_from_pair, pwcca_from_pair, svcca_from_pair
 from .cka import linear_from_pair
 from .conv import reduce_pair
 from .joint import Joint
-from .linalg import RTOL, both, feature_basis, whitener
+from .linalg import RTOL, feature_basis, whitener
 from .result import Result
 from .stats import Pair
+from .threads import both
 
 __all__ = ["Joint", "Moments"]
 
