@@ -38,6 +38,20 @@ def timeit(fn, repeats):
     return min(out), statistics.median(out)
 
 
+def timeit_side_by_side(fns, repeats):
+    """Like :func:`timeit` for several functions, alternating them repeat by repeat, so
+    that a peer and we see the same load (on a shared machine it drifts by +-20 %)."""
+    for fn in fns:
+        fn()
+    out = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, times in zip(fns, out, strict=True):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return [(min(t), statistics.median(t)) for t in out]
+
+
 def gemm_peak(dtype, repeats=9):
     """Best torch.matmul rate over two sizes: on a shared machine the best is the peak."""
     rates = []
@@ -170,12 +184,15 @@ def heatmap_case(peak32, peak64, repeats, n_img):
         a, b, imgs, metrics=("linear_cka",), **kw), repeats), fwd + gram, "exact, float64")
     # a script's call: only the measured metric is accumulated (widgets use collect="all")
     mb = sim.similarity_matrix(a, b, imgs, metrics=("minibatch_cka",), collect="requested", **kw)
-    row(case, "cnnlens e2e, minibatch CKA only", timeit(lambda: sim.similarity_matrix(
-        a, b, imgs, metrics=("minibatch_cka",), collect="requested", **kw), repeats), fwd,
-        "batches of 64, collect='requested'")
+
+    def ours():
+        sim.similarity_matrix(a, b, imgs, metrics=("minibatch_cka",), collect="requested", **kw)
+
     try:
         from cka_pytorch.cka import CKACalculator
     except ImportError as exc:  # reported, not hidden
+        row(case, "cnnlens e2e, minibatch CKA only", timeit(ours, repeats), fwd,
+            "batches of 64, collect='requested'")
         print(f"  cka-pytorch unavailable: {exc}")
         return
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(
@@ -188,8 +205,13 @@ def heatmap_case(peak32, peak64, repeats, n_img):
         calc.reset()
         return out
 
-    row(case, "cka-pytorch CKACalculator (1 epoch)", timeit(peer, repeats), fwd,
+    t_ours, t_peer = timeit_side_by_side([ours, peer], 2 * repeats)
+    row(case, "cnnlens e2e, minibatch CKA only", t_ours, fwd,
+        "batches of 64, collect='requested'")
+    row(case, "cka-pytorch CKACalculator (1 epoch)", t_peer, fwd,
         "minibatch CKA, float32 (default 10 epochs)")
+    print(f"{'':<26} repeats alternate between the two; cnnlens / cka-pytorch: min "
+          f"{t_ours[0] / t_peer[0]:.2f}, median {t_ours[1] / t_peer[1]:.2f}")
     # accuracy of the same estimator: float64 reference from the captured activations
     ref = torch.tensor([[sim.minibatch_cka(acts["a"][x].double(), acts["b"][y].double(),
                                            batch_size=64).score for y in names] for x in names])
