@@ -1,4 +1,6 @@
 """Invariants, streaming == in-memory, rank handling and bad input for cnnlens.similarity."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -360,3 +362,17 @@ def test_thread_count_survives_overlapping_users():
     release.set()
     t.join()
     assert seen == {"inside": 1, "restored": True} and torch.get_num_threads() == threads
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_side_by_side_work_still_runs_in_a_forked_child():
+    import signal
+
+    from cnnlens.similarity.threads import both
+    both(abs, -1, -2)             # the worker thread exists in the parent
+    pid = os.fork()
+    if pid == 0:                  # the child has no worker thread: it must make its own
+        signal.alarm(10)
+        os._exit(0 if both(abs, -3, -4) == (3, 4) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -6,6 +6,7 @@ two sides of a pair run side by side, one core each (:func:`both`).
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -63,6 +64,15 @@ def _on_one_thread(f: Callable, x):
 
 _WORKER = "cnnlens-linalg"
 _pool: ThreadPoolExecutor | None = None
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a forked child has no worker thread: the old pool would never run
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def both(f: Callable, a, b):
