@@ -196,6 +196,12 @@ def test_shape_errors():
         sim.svcca(x[:0], y[:0])
     with pytest.raises(ValueError, match="empty"):
         sim.linear_cka(x[:, :0], y)
+    # the streaming accumulator names the empty or shapeless batch too (conv ones included)
+    for bx, by, what in ((x[:0], y[:0], "x batch 0 is empty"), (x, y[:0], "y batch 0 is empty"),
+                         (torch.zeros(0, 3, 4, 4), torch.zeros(0, 3, 4, 4), "x batch 0 is empty"),
+                         (torch.tensor(1.0), torch.tensor(2.0), "must be 2-D")):
+        with pytest.raises(ValueError, match=what):
+            sim.Moments(reduce="mean").update(bx, by)
     with pytest.raises(ValueError, match="reshape"):
         sim.cca(x.reshape(30, 3, 4), y)
     with pytest.raises(TypeError, match="complex"):

@@ -83,7 +83,7 @@ def _pass(model_a, model_b, la, lb, batches, device, col):
                 for k, (model, layers, s) in enumerate(((model_a, la, "a"), (model_b, lb, "b")))]
     try:
         while True:
-            # two models: side by side on one core each (~8 % faster than in turn on
+            # two models: side by side on one core each (a few per cent faster than in turn on
             # two, as pooling and normalisation barely gain from a second thread);
             # each generator stays on its own thread, which owns its hooks
             shapes = [next(gens[0], _END)] if len(gens) == 1 else both(

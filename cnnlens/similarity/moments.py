@@ -67,6 +67,12 @@ class Moments:
         if conv and self.reduce is None:
             raise ValueError("conv batches (N, C, H, W) need Moments(reduce=...): one of "
                              "'positions', 'mean', 'flatten', 'resize'")
+        for t, name in ((tx, f"x batch {k}"), (ty, f"y batch {k}")):
+            if t.ndim == 0:
+                as_matrix(t, name)  # raises: not 2-D
+            if len(t) == 0:
+                raise ValueError(f"{name} is empty: shape {tuple(t.shape)} (need at least one "
+                                 "datapoint)")
         if len(tx) != len(ty):
             check_pair(tx, ty, min_n=1)
         # cache-sized chunks (~2^20 values a side): conv chunks are reduced straight
