@@ -4,7 +4,8 @@ Run: ``.venv/bin/python bench/similarity.py`` (a few minutes on 2 cores;
 ``--quick`` for fewer repeats and images). Prints, for each case, the min and
 median wall time over >= 5 repeats, the arithmetic lower bound (flops at this
 machine's measured GEMM peak, ``torch.matmul``), and the peers measured in the
-same process: cka-pytorch's ``CKACalculator`` end to end and a per-pair
+same process: cka-pytorch's ``CKACalculator`` end to end (timed in repeats
+alternating with ours, so both see the same load) and a per-pair
 recomputation baseline. All math runs in torch (one BLAS backend per process;
 mixing numpy's and torch's thread pools distorts timings 2-4x on 2 cores).
 """
