@@ -174,7 +174,8 @@ def pwcca_weights(w: Whitener, other: Whitener, M: torch.Tensor, mean: torch.Ten
     canonical correlations (singular values of the same matrix).
     """
     mu = mean[w.live]
-    Ox, Oy = both(Whitener.polar, w, other)
+    Ox, Oy = (w.O, other.O) if w.O is not None and other.O is not None else both(
+        Whitener.polar, w, other)
     T_sym = Ox @ whitened_cross(w, other, M) @ Oy.mT
     U, rho, _ = svd(T_sym)
     c = min(w.rank, other.rank)

@@ -199,18 +199,26 @@ class MatrixResult:
     def _stream_cell(self, metric, g, ea: Entry, eb: Entry) -> Result:
         p = g.joint.pair(ea.slot, eb.slot)
         if metric in ("cca", "pwcca"):
-            wx, wy = both(lambda a: self._whitener(*a), (ea, p.x), (eb, p.y))
+            wx, wy = self._per_layer("w", self._whitener, (ea, p.x), (eb, p.y))
             if metric == "cca":
                 return cca_from_pair(p, self.rtol, wx, wy)
             return pwcca_from_pair(p, self.side, self.rtol, wx, wy)
         if metric == "svcca":
-            bx, by = both(lambda a: self._basis(*a), (ea, p.x), (eb, p.y))
+            bx, by = self._per_layer("fb", self._basis, (ea, p.x), (eb, p.y))
             return svcca_from_bases(bx, by, self.keep, p.n, p.M)
         if metric == "rbf_cka":
             return self._nan(metric, "rbf_cka needs n x n kernels, not kept for this pass: "
                              "request metrics=(..., 'rbf_cka') with a known number of images "
                              "(memory grows as n^2)", n=p.n)
         return linear_from_pair(p, debiased=metric == "debiased_cka")
+
+    def _per_layer(self, kind: str, make, a: tuple, b: tuple):
+        """``make(*a), make(*b)`` for two layers (``make`` caches under (kind, entry)):
+        two missing ones side by side; with one cached, a hand-over to the other
+        thread is not worth it (every cell but the first of a row or column)."""
+        if (kind, a[0]) in self._cache or (kind, b[0]) in self._cache:
+            return make(*a), make(*b)
+        return both(lambda args: make(*args), a, b)
 
     def _basis(self, e: Entry, side):
         return self._cached(("fb", e), lambda: feature_basis(side.S, self.rtol))
@@ -219,6 +227,9 @@ class MatrixResult:
         """Per layer, once; reuses the layer's SVCCA basis when that whitens it."""
         return self._cached(("w", e), lambda: whitener(
             side.S, side.mean, side.n, self.rtol, basis=lambda: self._basis(e, side)))
+
+    def _gram_basis(self, e: Entry):
+        return self._cached(("gb", e), lambda: gram_basis(self._gram(e), self.rtol))
 
     def _gram(self, e: Entry) -> torch.Tensor:
         return self._cached(("K", e), lambda: centred_gram(e.parts, e.shift))
@@ -254,8 +265,7 @@ class MatrixResult:
             return Result(metric, float((A * B).sum()) / float(np.sqrt(na * nb)),
                           self.convention(metric), n=n)
         if metric == "svcca":
-            ba, bb = both(lambda e: self._cached(("gb", e), lambda: gram_basis(
-                self._gram(e), self.rtol)), ea, eb)
+            ba, bb = self._per_layer("gb", self._gram_basis, (ea,), (eb,))
             return svcca_from_bases(ba, bb, self.keep, n)
         if n <= max(ea.d, eb.d):  # decide on the non-constant neurons before any d x d work
             la, lb = (self._cached(("live", e), lambda e=e: live_count(e.data)) for e in (ea, eb))
@@ -267,7 +277,7 @@ class MatrixResult:
         Ea = ea.data.to(torch.float64) - sa.mean
         Eb = eb.data.to(torch.float64) - sb.mean
         p = Pair(sa, sb, Ea.mT @ Eb)
-        wa, wb = both(lambda a: self._whitener(*a), (ea, sa), (eb, sb))
+        wa, wb = self._per_layer("w", self._whitener, (ea, sa), (eb, sb))
         if metric == "cca":
             return cca_from_pair(p, self.rtol, wa, wb)
         return pwcca_from_pair(p, self.side, self.rtol, wa, wb)
