@@ -61,6 +61,7 @@ test-ui: setup chromium ## tier 3: real JupyterLab, Voila and exported pages in 
 bench: setup ## benchmarks: tables of timings and ratios against peers measured in the same run
 	$(PIP) install -q -e '.[dev,bench]'
 	$(PY) bench/similarity.py
+	$(PY) bench/floors.py
 
 lint: setup ## ruff
 	$(VENV)/bin/ruff check cnnlens tests bench
