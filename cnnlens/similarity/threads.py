@@ -81,7 +81,8 @@ def both(f: Callable, a, b):
     Decompositions scale poorly to a second thread (LAPACK's reduction to
     tridiagonal form is memory bound), so two of them side by side beat two in
     turn, and unlike two threads inside one decomposition this costs nothing
-    next to a busy process. Measured here: eigh of 500 x 500 twice, 44 ms in
+    next to a busy process. Measured here (``bench/floors.py``; the busy-process
+    figures with a spinning process beside it): eigh of 500 x 500 twice, 44 ms in
     turn on one thread, 30 ms in turn on two, 22 ms side by side; with a busy
     process 44 ms side by side, 65 ms (up to 200 ms) on two threads. At 2000 x
     2000: 1.29 s in turn on two threads, 1.18 s side by side.
