@@ -20,13 +20,14 @@ _LAZY = {
     "Inspector": "cnnlens.inspector",
     "layer_tree": "cnnlens.probe",
     "similarity_matrix": "cnnlens.similarity",
+    "canonical_maps": "cnnlens.similarity",
     "similarity": "cnnlens.similarity",
     "demo": "cnnlens.demo",
 }
 
 __all__ = [  # noqa: RUF022 - the public names, in the order the docs introduce them
     "__version__", "Lens", "Compare", "Inspector", "layer_tree", "similarity_matrix",
-    "similarity", "demo",
+    "canonical_maps", "similarity", "demo",
 ]
 
 

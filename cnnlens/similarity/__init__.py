@@ -35,6 +35,7 @@ Where cnnlens deliberately differs from the original code:
   uncentred Grams are off by up to 7e-2 on resnet activations).
 """
 from .baseline import random_spectrum
+from .canonical import CanonicalMaps, canonical_maps
 from .cca import cca, pwcca, svcca
 from .cka import linear_cka, minibatch_cka, rbf_cka
 from .conv import REDUCTIONS, fourier_cca, reduce_conv
@@ -46,11 +47,13 @@ from .result import DFTResult, Result
 __all__ = [
     "METRICS",
     "REDUCTIONS",
+    "CanonicalMaps",
     "Cancelled",
     "DFTResult",
     "MatrixResult",
     "Moments",
     "Result",
+    "canonical_maps",
     "cca",
     "fourier_cca",
     "linear_cka",

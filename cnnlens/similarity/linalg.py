@@ -30,12 +30,14 @@ __all__ = [
     "RTOL",
     "Basis",
     "Whitener",
+    "canonical_directions",
     "check_keep",
     "feature_basis",
     "gram_basis",
     "live_count",
     "n_keep",
     "pwcca_weights",
+    "svcca_directions",
     "svcca_rho",
     "whitened_cross",
     "whitener",
@@ -278,3 +280,39 @@ def _rho_from_complements(bx: Basis, kx: int, by: Basis, ky: int) -> torch.Tenso
     s = svdvals(bx.vecs[:, kx:r].mT @ by.vecs[:, ky:r]).clamp(0.0, 1.0)
     ones = torch.ones(max(0, kx + ky - r), dtype=torch.float64)
     return torch.cat([ones, s])[:min(kx, ky)]
+
+
+def _paired(Wx: torch.Tensor, Wy: torch.Tensor, M: torch.Tensor):
+    """Directions A = Wx U, B = Wy V from the SVD U diag(rho) V^H of Wx^H M Wy.
+
+    With Wx^H Sxx Wx = I (and so for y), the columns of A and B are unit-variance
+    (over the scatter) neuron weightings whose paired variates correlate at +rho_i.
+    """
+    U, rho, Vh = svd(Wx.mH @ M @ Wy)
+    return Wx @ U, Wy @ Vh.mH, rho.clamp(0.0, 1.0)
+
+
+def canonical_directions(wx: Whitener, wy: Whitener, M: torch.Tensor):
+    """Canonical directions of CCA: (A (d_x, c), B (d_y, c), rho (c,)), c = min(ranks).
+
+    The rho are those of :func:`whitened_cross` (same matrix); ``A[:, i]`` weighs
+    x's neurons (zero on the dropped constant ones) so that ``A^T Sxx A = I`` and
+    ``A^T Sxy B = diag(rho)``.
+    """
+    Ml = M[wx.live][:, wy.live] if wx.dropped or wy.dropped else M
+    a, b, rho = _paired(wx.W, wy.W, Ml)
+    A = torch.zeros(wx.d, a.shape[1], dtype=a.dtype)
+    B = torch.zeros(wy.d, b.shape[1], dtype=b.dtype)
+    A[wx.live], B[wy.live] = a, b
+    return A, B, rho
+
+
+def svcca_directions(bx: Basis, kx: int, by: Basis, ky: int, M: torch.Tensor):
+    """SVCCA's directions (feature form): CCA within the top-kx and top-ky principal subspaces.
+
+    Same whitening as :func:`svcca_rho` (``V_k lam_k^-1/2``), so the same rho;
+    returns (A (d_x, c), B (d_y, c), rho (c,)) with c = min(kx, ky).
+    """
+    if bx.gram or by.gram:
+        raise ValueError("SVCCA directions need the feature form (neuron-space bases)")
+    return _paired(bx.vecs[:, :kx] * bx.lam[:kx].rsqrt(), by.vecs[:, :ky] * by.lam[:ky].rsqrt(), M)
