@@ -36,7 +36,7 @@ from cnnlens.inputs import (
 from cnnlens.probe import Layer, resolve
 
 __all__ = ["ForwardError", "NonFiniteError", "Recording", "capture", "eval_mode", "pick_tensor",
-           "recording", "stream", "trace"]
+           "recording", "stream", "tap", "trace"]
 
 
 class ForwardError(RuntimeError):
@@ -321,3 +321,51 @@ def trace(model: nn.Module, example: torch.Tensor, pick=None) -> list[tuple[str,
     with eval_mode(model), _hooked(model, None, on_output):
         _forward(model, example, model_device(model))
     return calls
+
+
+class _Reached(Exception):
+    """Raised in :func:`tap`'s hook to end the forward at the tapped layer."""
+
+
+@contextmanager
+def tap(model: nn.Module, layer, pick=None) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
+    """Context manager: ``run(x)`` returns one layer's output **with its autograd graph**.
+
+    For optimising an input through the model (:mod:`cnnlens.featvis`): the output
+    is neither detached nor copied, and the forward stops right after the layer (an
+    exception from the hook), so later layers never run -- in-place modules after it
+    cannot change it, and a conv layer accepts any input size. Eval mode as in
+    :func:`recording`; grad mode is the caller's.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True), nn.Flatten())
+    >>> x = torch.rand(1, 1, 5, 5, requires_grad=True)
+    >>> with tap(net, "0") as run:
+    ...     run(x).sum().backward()
+    >>> x.grad.shape
+    torch.Size([1, 1, 5, 5])
+    """
+    (target,) = resolve(model, [layer] if isinstance(layer, (str, Layer)) else layer)
+    got: list[torch.Tensor] = []
+
+    def on_output(_name, k, output):
+        if k == target.call:
+            t = pick_tensor(output, pick)
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"layer {target.name!r} returned {type(output).__name__} with no "
+                                f"tensor for pick={pick!r}; pass pick=<index|key|callable>")
+            got.append(t)
+            raise _Reached
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        got.clear()
+        try:
+            model(x)
+        except _Reached:
+            return got[0]
+        raise ValueError(f"layer {target.name!r} did not run in the forward pass of "
+                         f"{type(model).__name__} (never called, or fewer times)")
+
+    with eval_mode(model), _hooked(model, {target.module_name}, on_output):
+        yield run

@@ -127,6 +127,9 @@ def model(name: str, *, progress: Progress | bool | None = None,
         meta = dict(meta, cached=False, path=str(path) if path else None)
     meta.setdefault("path", str(cache.entry_path(name, key)))
     _INFO[name] = meta
+    # Declared for cnnlens.inputs.expected_size (feature visualisation's default size);
+    # set here, not in net.py, whose source is part of the weights' cache key.
+    net.input_size = cfg.size
     return net
 
 
