@@ -1,7 +1,7 @@
 // Twin of cnnlens/widgets/layer_tree.py: collapsible module hierarchy; click or keyboard
 // selects a layer by writing `layer` into the referenced ActivationGrid model.
 
-import { Listeners, debounce, fmtCount, h, refModel } from "./lib/dom.js";
+import { Listeners, debounce, fmtCount, h, refModel, revealWithin } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
 
 const KEY_MS = 120;  // arrow keys: the selection follows, but the kernel sees only the last stop
@@ -133,7 +133,8 @@ async function render({ model, el }) {
     if (si >= 0) focus = si;
     reveal(nodes, collapsed, si);
     draw();
-    root.querySelector('[aria-selected="true"]')?.scrollIntoView?.({ block: "nearest" });
+    const row = root.querySelector('[aria-selected="true"]');
+    if (row) revealWithin(row, el);  // the tree's own box only: the page stays put
   };
   if (grid) L.model(grid, "change:layer", follow);
   L.model(model, "change:nodes", () => {

@@ -118,6 +118,28 @@ export function placeTip(tip, x, y, width, height) {
   Object.assign(tip.style, { left: `${left}px`, top: `${top}px` });
 }
 
+/**
+ * Scroll `item` into view inside its own scroll box only: the nearest ancestor up to `stop`
+ * (inclusive) that scrolls. Never scrollIntoView: it scrolls every ancestor, the notebook
+ * and the page included, and a selection made elsewhere (a heatmap click) made the page
+ * jump to the tree (issue 11). Does nothing when no box up to `stop` scrolls.
+ * @param {HTMLElement} item
+ * @param {HTMLElement} stop
+ */
+export function revealWithin(item, stop) {
+  let box = item.parentElement;
+  for (; box; box = box.parentElement) {
+    const oy = typeof getComputedStyle === "function" ? getComputedStyle(box).overflowY : "";
+    if ((oy === "auto" || oy === "scroll") && box.scrollHeight > box.clientHeight) break;
+    if (box === stop) return;
+  }
+  if (!box) return;
+  const top = item.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop;
+  const bottom = top + item.offsetHeight;
+  if (top < box.scrollTop) box.scrollTop = top;
+  else if (bottom > box.scrollTop + box.clientHeight) box.scrollTop = bottom - box.clientHeight;
+}
+
 /** Show an error text in place (the .cnnlens-error area), hidden when empty. */
 export function showError(box, text) {
   box.textContent = text || "";

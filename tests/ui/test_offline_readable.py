@@ -1,0 +1,85 @@
+"""Issue 11 on the exported Compare page (file://, no kernel): views a class can read.
+
+The page is built once per module from two tiny seeded CNNs at 1280 x 800 (a laptop), then
+each test drives it like a student: clicks must not move the page, text must stay readable,
+colour-coded views say what their colours mean. Screens land in .ci-artifacts/ui/.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from harness import attr
+from test_offline_page import IMAGES, tiny_cnn
+
+import cnnlens as cl
+
+pytestmark = pytest.mark.browser
+
+SCROLL_TOLERANCE = 5  # px the page may move on a click (none is expected)
+
+
+@pytest.fixture(scope="module")
+def compare_page_path(tmp_path_factory):
+    torch.manual_seed(0)
+    cmp = cl.Compare(tiny_cnn(0), tiny_cnn(1), IMAGES, metric="linear_cka")
+    report = cmp.to_html(tmp_path_factory.mktemp("readable") / "compare.html", images=[0, 1])
+    return cmp, report.path
+
+
+@pytest.fixture
+def laptop(page):
+    page.set_viewport_size({"width": 1280, "height": 800})
+    return page
+
+
+def open_compare(page, path):
+    page.goto(path.as_uri())
+    page.locator(".cnnlens-compare-link[data-rendered='1']").wait_for()
+    page.locator(".cnnlens-grid[data-rendered='1']").first.wait_for()
+
+
+def cell_index(page, a, b):
+    """DOM index of the heatmap cell for (A layer a, B layer b), found by its data, not its order."""
+    return page.evaluate("""([a, b]) => Array.from(document.querySelectorAll(
+        '.cnnlens-heatmap rect.heatmapcell')).findIndex(
+        c => (c.querySelector('title')?.textContent || '').startsWith(`A: ${a}\\nB: ${b}\\n`))""",
+                         [a, b])
+
+
+def scroll_y(page):
+    return page.evaluate("() => document.scrollingElement.scrollTop")
+
+
+def test_no_click_scrolls_the_exported_page(laptop, compare_page_path):
+    cmp, path = compare_page_path
+    page = laptop
+    open_compare(page, path)
+    rows, cols = cmp.heatmap.layers_a, cmp.heatmap.layers_b
+    # the page at its top, a cell that moves both panes (pane B's tree is below the fold):
+    # the page used to jump to the selected tree rows (0 -> 408 px)
+    assert cmp.lens_b.layer != cols[-1]
+    cell = page.locator(".cnnlens-heatmap rect.heatmapcell").nth(cell_index(page, rows[-1], cols[-1]))
+    before = scroll_y(page)
+    assert before == 0, "the page scrolled itself while loading"
+    cell.click()
+    page.locator(f".cnnlens-spectrum[data-pair='{len(rows) - 1},{len(cols) - 1}']").wait_for()
+    pane_a = page.locator(".cnnlens-compare .cnnlens-lens").nth(0)
+    pane_a.locator(f".cnnlens-grid{attr('data-layer', rows[-1])}[data-rendered='1']").wait_for()
+    page.wait_for_timeout(100)  # the jump came within 40 ms of the click
+    assert abs(scroll_y(page) - before) <= SCROLL_TOLERANCE, (before, scroll_y(page))
+
+    # a layer click in the tree and a channel click in the grid leave the page where it is
+    tree_row = pane_a.locator(f".cnnlens-tree {attr('data-layer-name', rows[0])}")
+    tree_row.scroll_into_view_if_needed()
+    before = scroll_y(page)
+    tree_row.click()
+    pane_a.locator(f".cnnlens-grid{attr('data-layer', rows[0])}[data-rendered='1']").wait_for()
+    page.wait_for_timeout(100)
+    assert abs(scroll_y(page) - before) <= SCROLL_TOLERANCE, (before, scroll_y(page))
+    canvas = pane_a.locator(".cnnlens-grid canvas.cnnlens-canvas")
+    canvas.scroll_into_view_if_needed()
+    before = scroll_y(page)
+    canvas.click(position={"x": 3, "y": 3})
+    pane_a.locator(".cnnlens-detail[data-neuron='0']").wait_for()
+    page.wait_for_timeout(100)
+    assert abs(scroll_y(page) - before) <= SCROLL_TOLERANCE, (before, scroll_y(page))
