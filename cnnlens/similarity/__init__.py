@@ -47,8 +47,8 @@ from .result import DFTResult, Result
 __all__ = [
     "METRICS",
     "REDUCTIONS",
-    "CanonicalMaps",
     "Cancelled",
+    "CanonicalMaps",
     "DFTResult",
     "MatrixResult",
     "Moments",

@@ -10,6 +10,7 @@ memory independent of the number of images) plus each image's channel means
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
@@ -22,8 +23,15 @@ import torch.nn.functional as F
 
 from .cca import check_n_gt_d
 from .conv import reduce_pair
-from .linalg import (RTOL, canonical_directions, check_keep, feature_basis, n_keep,
-                     svcca_directions, whitener)
+from .linalg import (
+    RTOL,
+    canonical_directions,
+    check_keep,
+    feature_basis,
+    n_keep,
+    svcca_directions,
+    whitener,
+)
 from .moments import Moments
 from .stats import Pair
 
@@ -107,9 +115,9 @@ class CanonicalMaps:
 
     def image_scores(self, direction: int, side: str = "a") -> np.ndarray:
         """Every dataset image's mean projection on ``direction`` (= the mean of its map)."""
-        means = self.image_means_a if side == "a" else self.image_means_b
         if side not in ("a", "b"):
             raise ValueError(f"side must be 'a' or 'b'; got {side!r}")
+        means = self.image_means_a if side == "a" else self.image_means_b
         if means is None:
             raise ValueError("no per-image statistics: this result was built without them")
         if not -self.k <= direction < self.k:
@@ -153,6 +161,16 @@ def _map_corr(ma: np.ndarray, mb: np.ndarray) -> np.ndarray:
         return ((a * b).sum(1) / den).numpy()
 
 
+def _check(metric: str, k, keep) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"canonical maps need a CCA-family metric ({', '.join(METRICS)}); "
+                         f"got {metric!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an int >= 1 (directions to map); got {k!r}")
+    if metric == "svcca":
+        check_keep(keep)
+
+
 def maps_from_pair(p: Pair, acts_a, acts_b, k: int = 4, metric: str = "svcca", keep=0.99,
                    rtol: float = RTOL, reduction: str = "", image: int | None = None,
                    layer_a: str = "a", layer_b: str = "b", image_means=(None, None)):
@@ -164,13 +182,8 @@ def maps_from_pair(p: Pair, acts_a, acts_b, k: int = 4, metric: str = "svcca", k
     convention). This is what a :class:`MatrixResult` holding the pair's
     statistics would call. Returns :class:`CanonicalMaps`.
     """
-    if metric not in METRICS:
-        raise ValueError(f"canonical maps need a CCA-family metric ({', '.join(METRICS)}); "
-                         f"got {metric!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be an int >= 1 (directions to map); got {k!r}")
+    _check(metric, k, keep)
     if metric == "svcca":
-        check_keep(keep)
         bx, by = feature_basis(p.x.S, rtol), feature_basis(p.y.S, rtol)
         kx, ky = n_keep(bx, keep), n_keep(by, keep)
         A, B, rho = svcca_directions(bx, kx, by, ky, p.M)
@@ -239,41 +252,38 @@ def _stream_pair(model_a, model_b, la, lb, batches, device) -> Iterator[tuple]:
     from cnnlens.capture import stream
 
     if model_a is model_b:
-        for out in stream(model_a, batches, [la, lb], device=device):
-            yield out[la.name], out[lb.name]
-        return
-    ia, ib = itertools.tee(batches)  # one thread, read in step: holds at most two batches
-    for oa, ob in zip(stream(model_a, ia, [la], device=device),
-                      stream(model_b, ib, [lb], device=device), strict=True):
-        yield oa[la.name], ob[lb.name]
+        gens = [stream(model_a, batches, [la, lb], device=device)]
+        pairs = ((o[la.name], o[lb.name]) for o in gens[0])
+    else:
+        ia, ib = itertools.tee(batches)  # one thread, read in step: holds at most two batches
+        gens = [stream(model_a, ia, [la], device=device), stream(model_b, ib, [lb], device=device)]
+        pairs = ((oa[la.name], ob[lb.name]) for oa, ob in zip(*gens, strict=True))
+    try:
+        yield from pairs
+    finally:  # a stream stopped early keeps its hooks until closed
+        for g in gens:
+            g.close()
 
 
-def _mode(xa: torch.Tensor, xb: torch.Tensor, reduce: str | None) -> str:
+def _mode(xa: torch.Tensor, xb: torch.Tensor, reduce: str | None) -> tuple[str, str]:
+    """The reduction for this pair, and the text saying what the datapoints are."""
     for t, w in ((xa, "a"), (xb, "b")):
         if t.ndim not in (2, 4):
             raise ValueError(f"layer_{w} gives outputs of shape {tuple(t.shape)}; canonical "
                              "maps need (N, C, H, W) (conv) or (N, C) (fully connected)")
-    if xa.ndim == 4 and xb.ndim == 4:
-        if reduce is None:
-            return "positions" if xa.shape[2:] == xb.shape[2:] else "resize"
-        return reduce
-    if reduce in ("positions", "resize"):
+    fc = [w for t, w in ((xa, "A"), (xb, "B")) if t.ndim == 2]
+    if not fc and reduce in (None, "positions", "resize"):
+        h, w = min(xa.shape[2], xb.shape[2]), min(xa.shape[3], xb.shape[3])
+        if reduce == "resize" or (reduce is None and xa.shape[2:] != xb.shape[2:]):
+            return "resize", (f"reduce='resize': the larger map area-resized to {h}x{w}, every "
+                              "position a datapoint (maps at each layer's own resolution)")
+        return "positions", f"reduce='positions': every one of the {h}x{w} positions"
+    if fc and reduce in ("positions", "resize"):
         raise ValueError(f"reduce={reduce!r} needs two conv layers; a fully connected side has "
                          "one datapoint per image: use reduce='mean' (or None)")
-    return "mean"
-
-
-def _describe(mode: str, xa: torch.Tensor, xb: torch.Tensor) -> str:
-    fc = [w for t, w in ((xa, "A"), (xb, "B")) if t.ndim == 2]
-    if mode == "positions":
-        return f"reduce='positions', every one of the {xa.shape[2]}x{xa.shape[3]} positions"
-    if mode == "resize":
-        h, w = min(xa.shape[2], xb.shape[2]), min(xa.shape[3], xb.shape[3])
-        return (f"reduce='resize', the larger map area-resized to {h}x{w}, every position "
-                "(maps are drawn at each layer's own resolution)")
-    return ("reduce='mean', one datapoint per image (conv sides average-pooled)"
-            + (f"; {' and '.join(fc)} fully connected: one value per direction, maps (k, 1, 1)"
-               if fc else ""))
+    return "mean", ("reduce='mean': one datapoint per image" + (
+        f"; {' and '.join(fc)} fully connected: one value per direction, maps (k, 1, 1)"
+        if fc else " (positions averaged)"))
 
 
 def canonical_maps(model_a, model_b, data, layer_a, layer_b, image: int = 0, k: int = 4,
@@ -333,35 +343,30 @@ def canonical_maps(model_a, model_b, data, layer_a, layer_b, image: int = 0, k: 
     ...                         "conv2", "conv2", image=0, k=4)   # doctest: +SKIP
     >>> res.rho, res.maps_a.shape, res.top_images(0, "b")        # doctest: +SKIP
     """
-    if metric not in METRICS:
-        raise ValueError(f"canonical maps need a CCA-family metric ({', '.join(METRICS)}); "
-                         f"got {metric!r}")
+    _check(metric, k, keep)
     if reduce is not None and reduce not in _REDUCE:
         raise ValueError(f"reduce must be None or one of {', '.join(_REDUCE)}; got {reduce!r}")
     if isinstance(image, bool) or not isinstance(image, (int, np.integer)) or image < 0:
         raise IndexError(f"image must be an index >= 0 into data; got {image!r}")
-    if metric == "svcca":
-        check_keep(keep)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be an int >= 1 (directions to map); got {k!r}")
     la, lb = _one_layer(model_a, layer_a, "a"), _one_layer(model_b, layer_b, "b")
     batches, n_images = _batches(data, batch_size)
     if n_images is not None and image >= n_images:
         raise IndexError(f"image={image} out of range: data holds {n_images} images")
-    m, means, start, acts, mode, text = Moments(higher=False), ([], []), 0, None, None, ""
-    for xa, xb in _stream_pair(model_a, model_b, la, lb, batches, device):
-        if mode is None:
-            mode, text = _mode(xa, xb, reduce), _describe(_mode(xa, xb, reduce), xa, xb)
-        if mode == "mean":
-            X, Y = (t.mean((2, 3), dtype=torch.float64) if t.ndim == 4 else t for t in (xa, xb))
-        else:
-            X, Y = reduce_pair(xa, xb, mode, dtype=torch.float64)  # raises on mismatch
-        m.update(X, Y)
-        for lst, t in zip(means, (xa, xb), strict=True):  # n x C: top images afterwards
-            lst.append(t.mean((2, 3), dtype=torch.float64) if t.ndim == 4 else t.double())
-        if start <= image < start + len(xa):
-            acts = (xa[image - start].clone(), xb[image - start].clone())
-        start += len(xa)
+    m, means, start, acts, mode = Moments(higher=False), ([], []), 0, None, None
+    with contextlib.closing(_stream_pair(model_a, model_b, la, lb, batches, device)) as pairs:
+        for xa, xb in pairs:
+            if mode is None:
+                mode, text = _mode(xa, xb, reduce)
+            # each image's mean channel vector (n x C in all): top images once directions exist
+            ma, mb = (t.mean((2, 3), dtype=torch.float64) if t.ndim == 4 else t.double()
+                      for t in (xa, xb))
+            means[0].append(ma)
+            means[1].append(mb)
+            m.update(*((ma, mb) if mode == "mean" else
+                       reduce_pair(xa, xb, mode, dtype=torch.float64)))
+            if start <= image < start + len(xa):
+                acts = (xa[image - start].clone(), xb[image - start].clone())
+            start += len(xa)
     if acts is None:
         raise IndexError(f"image={image} out of range: data held {start} images")
     return maps_from_pair(m.pair(), *acts, k=k, metric=metric, keep=keep, rtol=rtol,
