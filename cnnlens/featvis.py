@@ -244,8 +244,9 @@ def visualize(model: nn.Module, layer, channel: int, size=None, steps: int = 256
     h, w = _hw(size if size is not None else expected_size(model) or DEFAULT_SIZE)
     settings = {"size": (h, w), "steps": int(steps), "seed": int(seed), "lr": float(lr),
                 "channels": channels, "decorrelate": bool(decorrelate), "jitter": bool(jitter),
-                "normalize": normalize if normalize is None or callable(normalize)
-                else repr(normalize)}
+                "normalize": normalize if normalize is None or isinstance(normalize, str)
+                or callable(normalize) else repr(normalize)}
+    norm = _normalizer(normalize)  # bad values raise now, not after a cache hit
     key = (_fingerprint(model), target.name, int(channel), repr(pick),
            tuple((k, v if isinstance(v, (int, float, str, tuple, bool, type(None))) else id(v))
                  for k, v in settings.items()))
@@ -255,7 +256,7 @@ def visualize(model: nn.Module, layer, channel: int, size=None, steps: int = 256
             if hit is not None:
                 _CACHE[model].move_to_end(key)
                 return replace(hit, cached=True)
-    vis = _optimise(model, target, int(channel), settings, pick, progress, cancel)
+    vis = _optimise(model, target, int(channel), settings, norm, pick, progress, cancel)
     if cache:
         with _CACHE_LOCK:
             entries = _CACHE.setdefault(model, OrderedDict())
@@ -265,13 +266,12 @@ def visualize(model: nn.Module, layer, channel: int, size=None, steps: int = 256
     return vis
 
 
-def _optimise(model, target: Layer, channel: int, settings: dict, pick, progress,
+def _optimise(model, target: Layer, channel: int, settings: dict, norm, pick, progress,
               cancel) -> Visualization:
     t0 = time.perf_counter()
     device, dtype = model_device(model), model_dtype(model)
     gen = torch.Generator().manual_seed(settings["seed"])
     image = _Image(settings["channels"], *settings["size"], settings["decorrelate"], gen, device)
-    norm = _normalizer(settings["normalize"])
     steps = settings["steps"]
     trace = np.zeros(steps, dtype=np.float32)
     opt = torch.optim.Adam(image.parameters(), lr=settings["lr"])

@@ -1,0 +1,132 @@
+"""Feature visualisation (cnnlens.featvis): reaches high activations, caches, cleans up.
+
+Few Adam steps everywhere: the assertions hold long before the default 256.
+"""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_cnn
+from test_probe import no_hooks
+from torch import nn
+
+import cnnlens as cl
+from cnnlens.capture import capture
+from cnnlens.featvis import Cancelled, visualize
+from cnnlens.probe import LayerNotFound
+
+
+class Counting(nn.Module):
+    """Counts forward calls of the wrapped model (layer names gain a ``net.`` prefix)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.calls = net, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.net(x)
+
+
+@pytest.fixture(scope="module")
+def digit_net():
+    return cl.demo.model("real", progress=False)
+
+
+def _state(net):
+    return [m.training for m in net.modules()], [p.requires_grad for p in net.parameters()]
+
+
+def test_demo_conv3_visualisation_beats_the_best_real_test_digit(digit_net):
+    test = cl.demo.data().test
+    assert len(test) == 599
+    means = capture(digit_net, test.images, ["conv3"])["conv3"].mean((2, 3))  # (599, 64)
+    for channel in (0, 5):
+        vis = visualize(digit_net, "conv3", channel, steps=48, cache=False)
+        assert vis.image.shape == (16, 16, 1)  # the demo model's declared size, 1 channel
+        assert 0.0 <= vis.image.min() and vis.image.max() <= 1.0
+        assert vis.activation > float(means[:, channel].max()), channel
+        # the reported activation is the model's own reading of the returned image
+        x = torch.from_numpy(vis.image).permute(2, 0, 1)[None]
+        again = capture(digit_net, x, ["conv3"])["conv3"][0, channel].mean()
+        assert abs(float(again) - vis.activation) < 1e-4
+    assert no_hooks(digit_net)
+
+
+def test_cache_hit_skips_the_optimisation(digit_net):
+    net = Counting(copy.deepcopy(digit_net))
+    first = visualize(net, "net.conv3", 3, size=16, steps=12)
+    runs = net.calls
+    assert runs == 12 + 1 and not first.cached  # one forward per step + the final reading
+    second = visualize(net, "net.conv3", 3, size=16, steps=12)
+    assert net.calls == runs and second.cached
+    assert np.array_equal(second.image, first.image) and second.activation == first.activation
+    visualize(net, "net.conv3", 3, size=16, steps=12, seed=1)  # other settings: a miss
+    assert net.calls == 2 * runs
+    with torch.no_grad():
+        net.net.conv3.bias.add_(0.5)  # a new model state (an optimizer step would do the same)
+    third = visualize(net, "net.conv3", 3, size=16, steps=12)
+    assert net.calls == 3 * runs and not third.cached
+
+
+def test_same_seed_same_image_rgb_and_normalisation(model):
+    kw = {"size": 16, "steps": 6, "normalize": "imagenet", "cache": False}
+    a, b = visualize(model, "4", 7, **kw), visualize(model, "4", 7, **kw)
+    assert a.image.shape == (16, 16, 3) and np.array_equal(a.image, b.image)
+    assert not np.array_equal(a.image, visualize(model, "4", 7, seed=1, **kw).image)
+    assert a.settings["normalize"] == "imagenet" and a.trace.shape == (6,)
+    unit = visualize(model, "8", 3, size=16, steps=6, cache=False)  # a Linear unit: exact size
+    assert unit.layer == "8" and np.isfinite(unit.activation)
+
+
+def test_flags_and_requires_grad_restored_hooks_removed():
+    net = tiny_cnn(0).train()
+    net[1].eval()  # a frozen BN inside a training model keeps its own flag
+    net[0].bias.requires_grad_(False)
+    before = _state(net)
+    seen = []
+    visualize(net, "4", 1, size=16, steps=3, progress=lambda *a: seen.append(
+        (a, net.training, net[0].weight.requires_grad)), cache=False)
+    assert [s[0][:2] for s in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert all(not training and not grad for _, training, grad in seen)  # eval, no weight grads
+    assert _state(net) == before and no_hooks(net) and torch.is_grad_enabled()
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def _raise(*_):
+    raise Boom("from the progress callback")
+
+
+@pytest.mark.parametrize("how", ["channel", "forward", "progress", "cancel"])
+def test_no_hook_left_after_an_error(how):
+    net = tiny_cnn(0).train()
+    net[0].bias.requires_grad_(False)
+    before = _state(net)
+    kw = {"size": 16, "steps": 3, "cache": False}
+    if how == "channel":
+        with pytest.raises(IndexError, match=r"channel 99 out of range: layer '4' has 16 channels"):
+            visualize(net, "4", 99, **kw)
+    elif how == "forward":
+        with pytest.raises(RuntimeError):  # a Linear after Flatten cannot take 20x20
+            visualize(net, "8", 0, size=20, steps=3, cache=False)
+    elif how == "progress":
+        with pytest.raises(Boom):
+            visualize(net, "4", 0, progress=_raise, **kw)
+    else:
+        with pytest.raises(Cancelled, match="after 0 of 3 steps"):
+            visualize(net, "4", 0, cancel=lambda: True, **kw)
+    assert no_hooks(net) and _state(net) == before
+
+
+def test_bad_layer_names_the_closest_valid_ones(digit_net):
+    with pytest.raises(LayerNotFound, match=r"unknown layer 'conv4'.*'conv3'"):
+        visualize(digit_net, "conv4", 0, steps=2)
+    with pytest.raises(IndexError, match="layer 'conv3' has 64 channels"):
+        visualize(digit_net, "conv3", 64, steps=2)
+    with pytest.raises(ValueError, match="normalize must be"):
+        visualize(digit_net, "conv3", 0, steps=2, normalize="cifar")
+    assert no_hooks(digit_net)
