@@ -1,26 +1,39 @@
 // One stylesheet for all cnnlens views, inserted once per document (also in exported pages).
 
 const CSS = `
-.cnnlens-view { font: 12px/1.4 system-ui, sans-serif; color: #222; box-sizing: border-box; }
+/* Colours come from JupyterLab's theme variables (light fallbacks for pages without them:
+   exported pages, Voila's classic template); text never gets a fixed colour (issue 11:
+   near-black on black in the dark theme). Data colours (colour maps) are the only fixed ones. */
+.cnnlens-view { font: 12px/1.4 var(--jp-ui-font-family, system-ui, sans-serif);
+  color: var(--jp-ui-font-color1, #222); box-sizing: border-box; }
+/* [hidden] must win over the display rules below (a hidden overlay canvas kept showing) */
+.cnnlens-view [hidden], .cnnlens-view[hidden] { display: none !important; }
 .cnnlens-view canvas { image-rendering: pixelated; display: block; }
 .cnnlens-view canvas:focus { outline: none; }
-.cnnlens-view canvas:focus-visible { outline: 2px solid #6a9fe0; outline-offset: 1px; }
+.cnnlens-view canvas:focus-visible { outline: 2px solid var(--jp-brand-color1, #6a9fe0); outline-offset: 1px; }
 /* The grid lays its tiles out for the width it is given: inline-size containment keeps the
    canvas it paints from widening its own box (a resize loop that ran it under its neighbours). */
 .cnnlens-grid, .cnnlens-filters { contain: inline-size; min-width: 160px; }
 .cnnlens-toolbar { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin-bottom: 4px; }
-.cnnlens-toolbar select, .cnnlens-toolbar button { font: inherit; padding: 1px 4px; max-width: 100%; }
-.cnnlens-static-badge { margin-left: auto; color: #888; font-size: 10px; border: 1px solid #ddd;
-  border-radius: 6px; padding: 0 5px; cursor: help; }
-.cnnlens-note { color: #555; margin: 2px 0 4px; min-height: 1.4em; }
-.cnnlens-error { color: #a00; background: #fff0f0; border: 1px solid #e3b0b0; padding: 4px 6px;
-  margin: 4px 0; white-space: pre-wrap; }
+.cnnlens-view select, .cnnlens-view button, .cnnlens-view input {
+  font: inherit; color: var(--jp-ui-font-color1, #222);
+  background: var(--jp-input-background, var(--jp-layout-color1, #fff));
+  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 2px; }
+.cnnlens-toolbar select, .cnnlens-toolbar button { padding: 1px 4px; max-width: 100%; }
+.cnnlens-view button:disabled { color: var(--jp-ui-font-color3, #999); }
+.cnnlens-static-badge { margin-left: auto; color: var(--jp-ui-font-color2, #666); font-size: 10px;
+  border: 1px solid var(--jp-border-color2, #ddd); border-radius: 6px; padding: 0 5px; cursor: help; }
+.cnnlens-note { color: var(--jp-ui-font-color2, #555); margin: 2px 0 4px; min-height: 1.4em; }
+.cnnlens-error { color: var(--jp-ui-font-color1, #222);
+  background: color-mix(in srgb, var(--jp-error-color1, #d32f2f) 14%, transparent);
+  border: 1px solid var(--jp-error-color1, #d32f2f); padding: 4px 6px; margin: 4px 0; white-space: pre-wrap; }
 .cnnlens-error[hidden] { display: none; }
 .cnnlens-wrap { position: relative; display: inline-block; max-width: 100%; vertical-align: top; }
 .cnnlens-mark { position: absolute; pointer-events: none; box-sizing: border-box; }
-.cnnlens-mark.sel { outline: 2px solid #e6194b; }
+.cnnlens-mark.sel { outline: 2px solid #e6194b; }  /* on the data: one accent for every theme */
 .cnnlens-mark.hover { outline: 1px solid #fff; }
-.cnnlens-tip { position: absolute; pointer-events: none; background: rgba(20,20,20,.85); color: #fff;
+.cnnlens-tip { position: absolute; pointer-events: none; background: var(--jp-inverse-layout-color1, #222);
+  color: var(--jp-ui-inverse-font-color0, #fff); opacity: .92;
   padding: 2px 6px; border-radius: 3px; white-space: nowrap; z-index: 2; }
 .cnnlens-tree { outline: none; user-select: none; }
 .cnnlens-tree-row { display: flex; gap: 6px; align-items: baseline; padding: 1px 4px; cursor: pointer;
@@ -30,19 +43,24 @@ const CSS = `
 .cnnlens-tree-row > span { flex: 0 0 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; }
 .cnnlens-tree-row > .cnnlens-tree-name { flex-shrink: 1; min-width: 3em; }
 .cnnlens-tree-row > .cnnlens-tree-params { flex-shrink: 100; }
-.cnnlens-tree-row:hover { background: #f4f6f9; }
-.cnnlens-tree-row[aria-selected="true"] { background: #d7e7fb; }
+.cnnlens-tree-row:hover { background: color-mix(in srgb, var(--jp-layout-color2, #eee) 60%, transparent); }
+/* selected: the theme's raised background, an accent bar, and full-strength text (the
+   dimmed colour falls under 4.5:1 on a raised background in the dark theme) */
+.cnnlens-tree-row[aria-selected="true"] { background: var(--jp-layout-color2, #e3edf9);
+  box-shadow: inset 3px 0 0 var(--jp-brand-color1, #2196f3); }
+.cnnlens-tree-row[aria-selected="true"] > span { color: var(--jp-ui-font-color1, #222); }
 /* the keyboard cursor, only while the keyboard drives the tree (a click leaves no ring) */
-.cnnlens-tree:focus-visible .cnnlens-tree-row.focus { box-shadow: inset 0 0 0 1px #6a9fe0; }
-.cnnlens-tree-row.disabled { color: #999; cursor: default; }
-.cnnlens-toggle { width: 1em; display: inline-block; color: #666; }
-.cnnlens-kind { font-size: 10px; padding: 0 4px; border-radius: 6px; background: #eee; color: #444; }
-.cnnlens-dim { color: #777; font-size: 11px; }
+.cnnlens-tree:focus-visible .cnnlens-tree-row.focus { box-shadow: inset 0 0 0 1px var(--jp-brand-color1, #6a9fe0); }
+.cnnlens-tree-row.disabled { color: var(--jp-ui-font-color3, #999); cursor: default; }
+.cnnlens-toggle { width: 1em; display: inline-block; color: var(--jp-ui-font-color2, #666); }
+.cnnlens-kind { font-size: 10px; padding: 0 4px; border-radius: 6px; background: var(--jp-layout-color2, #eee);
+  border: 1px solid var(--jp-border-color2, #e0e0e0); color: var(--jp-ui-font-color1, #333); }
+.cnnlens-dim { color: var(--jp-ui-font-color2, #666); font-size: 11px; }
 .cnnlens-thumbs { display: flex; flex-wrap: wrap; gap: 3px; max-height: 220px; overflow: auto; }
 .cnnlens-thumb { border: 2px solid transparent; cursor: pointer; position: relative; }
 .cnnlens-thumb[aria-selected="true"] { border-color: #e6194b; }
-.cnnlens-thumb .cnnlens-dim { position: absolute; bottom: 0; right: 1px; background: rgba(255,255,255,.8);
-  font-size: 9px; }
+/* the caption goes under the image: over it, it covered the digits (issue 11) */
+.cnnlens-thumb .cnnlens-dim { display: block; text-align: center; font-size: 10px; line-height: 1.2; }
 .cnnlens-detail-stage { position: relative; }
 .cnnlens-detail-stage canvas { position: absolute; left: 0; top: 0; }
 .cnnlens-row { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }

@@ -91,3 +91,79 @@ def test_no_click_scrolls_the_notebook(lab_laptop):
     nb.log.wait(lambda e: e["src"] == "grid" and e["side"] == "a" and e["name"] == "neuron", since=since)
     a.locator(".cnnlens-detail[data-rendered='1']").wait_for()
     assert_still(page, before, "a channel click")
+
+
+# WCAG contrast of an element's text against what is behind it: the element's own and its
+# ancestors' backgrounds composited until one is opaque (the notebook's, at the latest).
+CONTRAST = """(el) => {
+  const rgba = (s) => { const m = s.match(/[\\d.]+/g) || [0, 0, 0, 0];
+    return [+m[0], +m[1], +m[2], m.length > 3 ? +m[3] : 1]; };
+  const over = (top, bottom) => { const a = top[3] + bottom[3] * (1 - top[3]);
+    return a === 0 ? [0, 0, 0, 0] : [0, 1, 2].map((k) =>
+      (top[k] * top[3] + bottom[k] * bottom[3] * (1 - top[3])) / a).concat([a]); };
+  let bg = [0, 0, 0, 0];
+  for (let n = el; n && bg[3] < 1; n = n.parentElement) bg = over(bg, rgba(getComputedStyle(n).backgroundColor));
+  bg = over(bg, [255, 255, 255, 1]);
+  const style = getComputedStyle(el);
+  const fg = over(rgba(style.color).map((v, k) => k === 3 ? v * (+style.opacity) : v), bg);
+  const lum = (c) => { const l = c.slice(0, 3).map((v) => { v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+  const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+  return {ratio: (hi + 0.05) / (lo + 0.05), text: (el.textContent || el.value || '').slice(0, 30),
+          color: style.color, background: `rgb(${bg.slice(0, 3).map(Math.round)})`};
+}"""
+
+# the text a student reads: tree labels, notes, the detail header, the status line, pickers
+TEXTS = [".cnnlens-tree .cnnlens-tree-name", ".cnnlens-tree .cnnlens-dim", ".cnnlens-tree .cnnlens-kind",
+         ".cnnlens-note", ".cnnlens-detail .cnnlens-toolbar", ".cnnlens-compare-status",
+         ".cnnlens-grid select", ".cnnlens-dim"]
+
+
+def set_theme(page, name, light):
+    page.evaluate("(t) => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})", name)
+    page.wait_for_function("(light) => document.body.dataset.jpThemeLight === String(light)", arg=light)
+    # the theme's stylesheet is swapped in after the flag: wait for its variables to apply
+    page.wait_for_function("""(light) => { const c = getComputedStyle(document.body)
+        .getPropertyValue('--jp-layout-color0').trim().toLowerCase();
+        return light ? c === 'white' || c === '#fff' || c === '#ffffff' : c === '#111' || c === '#111111'; }""",
+                           arg=light)
+
+
+def low_contrast(page, minimum=4.5):
+    found = []
+    for sel in TEXTS:
+        for el in page.locator(f".cnnlens-compare {sel}").all():
+            if not el.is_visible() or not el.evaluate("e => e.textContent.trim() || e.value"):
+                continue
+            c = el.evaluate(CONTRAST)
+            if c["ratio"] < minimum:
+                found.append(f"{sel} {c['text']!r}: {c['ratio']:.2f} ({c['color']} on {c['background']})")
+    return found
+
+
+def shoot_compare(page, theme):
+    """The Compare at the top of the notebook's window, as a student sees it at 1280 x 800."""
+    scroll_to(page, page.locator(".cnnlens-compare"), offset=0)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"compare-1280x800-{theme}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def test_dark_theme_text_is_readable_and_compare_screenshots(lab_laptop):
+    nb, page = lab_laptop, lab_laptop.page
+    page.locator(".cnnlens-compare-link[data-rendered='1']").wait_for()
+    # a selected neuron: the detail header, its range note and top images are on screen
+    nb.execute("cmp.pair = (0, 0); cmp.lens_a.neuron = 1; cmp.lens_b.neuron = 1")
+    page.locator(".cnnlens-detail[data-neuron='1'][data-rendered='1']").first.wait_for()
+    bad = low_contrast(page)
+    assert bad == [], "light theme: text under 4.5:1 contrast\n" + "\n".join(bad)
+    shoot_compare(page, "light")
+    try:
+        set_theme(page, "JupyterLab Dark", light=False)
+        bad = low_contrast(page)
+        shoot_compare(page, "dark")
+        assert bad == [], "dark theme: text under 4.5:1 contrast\n" + "\n".join(bad)
+    finally:
+        set_theme(page, "JupyterLab Light", light=True)
