@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +31,7 @@ from .linalg import (
     whitener,
 )
 from .moments import Moments
+from .paired import batches_of, one_layer, stream_pair
 from .stats import Pair
 
 __all__ = ["CanonicalMaps", "canonical_maps", "maps_from_pair"]
@@ -50,20 +49,17 @@ class CanonicalMaps:
     rho : ndarray (k,)
         Canonical correlations, descending.
     maps_a, maps_b : ndarray (k, H_a, W_a), (k, H_b, W_b)
-        Projections of each position's centred channel vector on direction i, in
-        standard deviations of the canonical variate; (k, 1, 1) for a fully
-        connected side.
+        Each position's centred channel vector projected on direction i, in
+        standard deviations of the variate; (k, 1, 1) for a fully connected side.
     corr : ndarray (k,)
-        Pearson correlation of each pair of maps over the image's positions
-        (the larger map area-resized to the smaller); NaN for a 1 x 1 side.
-    dirs_a, dirs_b : ndarray (C_a, k), (C_b, k)
-        The directions (channel weightings, unit variance over the datapoints).
-    mean_a, mean_b : ndarray (C,)
-        The per-channel mean the maps are centred with.
+        Correlation of each pair of maps over the image's positions (the larger
+        area-resized to the smaller); NaN for a 1 x 1 side.
+    dirs_a, dirs_b, mean_a, mean_b : ndarray (C, k), (C,)
+        The directions (channel weightings) and the means the maps are centred with.
     image_means_a, image_means_b : ndarray (n_images, C) or None
         Each dataset image's mean channel vector (for :meth:`top_images`).
     convention : str
-        Reduction, whitening, which directions SVCCA kept, sign and units.
+        Reduction, whitening, which directions SVCCA kept, signs and units.
 
     Examples
     --------
@@ -156,9 +152,7 @@ def _map_corr(ma: np.ndarray, mb: np.ndarray) -> np.ndarray:
     size = (min(a.shape[1], b.shape[1]), min(a.shape[2], b.shape[2]))
     a, b = (F.adaptive_avg_pool2d(t, size).flatten(1) for t in (a, b))
     a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
-    den = a.norm(dim=1) * b.norm(dim=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return ((a * b).sum(1) / den).numpy()
+    return ((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))).numpy()  # 0/0: NaN, no warning
 
 
 def _check(metric: str, k, keep) -> None:
@@ -174,23 +168,23 @@ def _check(metric: str, k, keep) -> None:
 def maps_from_pair(p: Pair, acts_a, acts_b, k: int = 4, metric: str = "svcca", keep=0.99,
                    rtol: float = RTOL, reduction: str = "", image: int | None = None,
                    layer_a: str = "a", layer_b: str = "b", image_means=(None, None)):
-    """Canonical maps from statistics already accumulated (no pass over the data).
+    """:class:`CanonicalMaps` from moments already accumulated (no pass over the data).
 
-    ``p``: the centred moments of the two layers with the datapoints the maps
-    are meant for (positions); ``acts_a``, ``acts_b``: the selected image's
-    activations; ``reduction``: how the datapoints were formed (for the
-    convention). This is what a :class:`MatrixResult` holding the pair's
-    statistics would call. Returns :class:`CanonicalMaps`.
+    ``p``: the pair's centred moments over the maps' datapoints (positions);
+    ``acts_a``, ``acts_b``: the image's activations; ``reduction``: how the
+    datapoints were formed (for the convention); ``image_means``: (n, C) per side
+    or None. A ``MatrixResult`` holding the pair's moments can call this.
     """
     _check(metric, k, keep)
     if metric == "svcca":
         bx, by = feature_basis(p.x.S, rtol), feature_basis(p.y.S, rtol)
         kx, ky = n_keep(bx, keep), n_keep(by, keep)
         A, B, rho = svcca_directions(bx, kx, by, ky, p.M)
-        what = (f"SVCCA: per side the top principal directions explaining "
-                f"{keep if isinstance(keep, float) else str(keep) + ' directions'} of the "
-                f"variance (kept {kx} of {p.x.d} on A, {ky} of {p.y.d} on B), whitened by "
-                f"their variances, then CCA in those subspaces")
+        top = (f"explaining {keep:.4g} of the variance" if isinstance(keep, float)
+               else f"(keep={keep})")
+        what = (f"SVCCA: per side the top principal directions {top}, kept {kx} of {p.x.d} "
+                f"(A) and {ky} of {p.y.d} (B), whitened by their variances, then CCA in "
+                "those subspaces")
     else:
         wx, wy = (whitener(s.S, s.mean, p.n, rtol) for s in (p.x, p.y))
         check_n_gt_d(metric.upper(), p.n, wx.d - wx.dropped, wy.d - wy.dropped)
@@ -223,46 +217,6 @@ def maps_from_pair(p: Pair, acts_a, acts_b, k: int = 4, metric: str = "svcca", k
             + ("" if k <= c else f" (k={k} asked; only {c} exist)"))
     return CanonicalMaps(rho.numpy(), ma, mb, _map_corr(ma, mb), dirs_a, dirs_b, mean_a,
                          mean_b, image, metric, conv, layer_a, layer_b, *image_means)
-
-
-def _one_layer(model, selector, which: str):
-    from cnnlens.probe import resolve
-
-    layers = resolve(model, selector)  # unknown names raise LayerNotFound with close matches
-    if len(layers) != 1:
-        raise ValueError(f"layer_{which} must select exactly one layer of model_{which}; "
-                         f"{selector!r} selects {len(layers)}: {[x.name for x in layers][:8]}")
-    return layers[0]
-
-
-def _batches(data, batch_size: int) -> tuple[Iterator, int | None]:
-    """(input batches, number of images or None): a DataLoader or an iterator of batches
-    is streamed as given; anything else is batched by :func:`cnnlens.inputs.iter_batches`."""
-    from torch.utils.data import DataLoader
-
-    from cnnlens.inputs import iter_batches, num_images
-
-    if isinstance(data, (DataLoader, Iterator)):
-        return (b[0] if isinstance(b, (tuple, list)) else b for b in data), None
-    return iter_batches(data, batch_size), num_images(data)
-
-
-def _stream_pair(model_a, model_b, la, lb, batches, device) -> Iterator[tuple]:
-    """(A's output, B's output) per batch: one forward when both layers are in one model."""
-    from cnnlens.capture import stream
-
-    if model_a is model_b:
-        gens = [stream(model_a, batches, [la, lb], device=device)]
-        pairs = ((o[la.name], o[lb.name]) for o in gens[0])
-    else:
-        ia, ib = itertools.tee(batches)  # one thread, read in step: holds at most two batches
-        gens = [stream(model_a, ia, [la], device=device), stream(model_b, ib, [lb], device=device)]
-        pairs = ((oa[la.name], ob[lb.name]) for oa, ob in zip(*gens, strict=True))
-    try:
-        yield from pairs
-    finally:  # a stream stopped early keeps its hooks until closed
-        for g in gens:
-            g.close()
 
 
 def _mode(xa: torch.Tensor, xb: torch.Tensor, reduce: str | None) -> tuple[str, str]:
@@ -322,8 +276,7 @@ def canonical_maps(model_a, model_b, data, layer_a, layer_b, image: int = 0, k: 
     Returns
     -------
     CanonicalMaps
-        ``.rho``, ``.maps_a``, ``.maps_b``, ``.corr``, ``.convention``,
-        ``.project()``/``.for_image()`` for another image, ``.top_images()``.
+        With ``.for_image()`` (another image, no new CCA) and ``.top_images()``.
 
     Raises
     ------
@@ -348,12 +301,12 @@ def canonical_maps(model_a, model_b, data, layer_a, layer_b, image: int = 0, k: 
         raise ValueError(f"reduce must be None or one of {', '.join(_REDUCE)}; got {reduce!r}")
     if isinstance(image, bool) or not isinstance(image, (int, np.integer)) or image < 0:
         raise IndexError(f"image must be an index >= 0 into data; got {image!r}")
-    la, lb = _one_layer(model_a, layer_a, "a"), _one_layer(model_b, layer_b, "b")
-    batches, n_images = _batches(data, batch_size)
+    la, lb = one_layer(model_a, layer_a, "a"), one_layer(model_b, layer_b, "b")
+    batches, n_images = batches_of(data, batch_size)
     if n_images is not None and image >= n_images:
         raise IndexError(f"image={image} out of range: data holds {n_images} images")
     m, means, start, acts, mode = Moments(higher=False), ([], []), 0, None, None
-    with contextlib.closing(_stream_pair(model_a, model_b, la, lb, batches, device)) as pairs:
+    with contextlib.closing(stream_pair(model_a, model_b, la, lb, batches, device)) as pairs:
         for xa, xb in pairs:
             if mode is None:
                 mode, text = _mode(xa, xb, reduce)
