@@ -155,3 +155,41 @@ def test_no_hook_is_left_after_an_error(pair):
 def test_flat_api():
     assert cl.canonical_maps is cl.similarity.canonical_maps
     assert "canonical_maps" in cl.__all__
+
+
+def test_direction_helpers_whiten_and_pair(pair):
+    """linalg.canonical_directions / svcca_directions: A^T Sxx A = I, A^T Sxy B = diag(rho)."""
+    from cnnlens.similarity.linalg import (
+        canonical_directions,
+        feature_basis,
+        n_keep,
+        svcca_directions,
+        svcca_rho,
+        whitened_cross,
+        whitener,
+    )
+    from cnnlens.similarity.stats import pair_from_data
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(500, 5, generator=g, dtype=torch.float64)
+    x[:, 2] = 3.0  # a constant neuron: dropped by the whitening, weight 0 in every direction
+    y = x[:, [0, 1, 3]] @ torch.randn(3, 4, generator=g, dtype=torch.float64)
+    y += 0.5 * torch.randn(500, 4, generator=g, dtype=torch.float64)
+    p = pair_from_data(x, y, higher=False)
+    wx, wy = (whitener(s.S, s.mean, p.n) for s in (p.x, p.y))
+    A, B, rho = canonical_directions(wx, wy, p.M)
+    assert A.shape == (5, 4) and B.shape == (4, 4) and (A[2] == 0).all()
+    torch.testing.assert_close(A.mT @ p.x.S @ A, torch.eye(4, dtype=torch.float64))
+    torch.testing.assert_close(A.mT @ p.M @ B, torch.diag(rho))
+    torch.testing.assert_close(rho, torch.linalg.svdvals(whitened_cross(wx, wy, p.M)))
+    bx, by = feature_basis(p.x.S), feature_basis(p.y.S)
+    A, B, rho = svcca_directions(bx, 2, by, 3, p.M)
+    torch.testing.assert_close(A.mT @ p.M @ B, torch.diag(rho))
+    torch.testing.assert_close(rho, svcca_rho(bx, 2, by, 3, p.M))
+    assert n_keep(bx, 2) == 2
+
+
+def test_int_keep_is_stated(pair):
+    a, b, images = pair
+    res = canonical_maps(a, b, images, "0", "3", k=2, keep=3)
+    assert "keep=3" in res.convention and "kept 3 of 8 (A) and 3 of 6 (B)" in res.convention
