@@ -169,6 +169,42 @@ def _warp(x: torch.Tensor, gen, shift: float, scale: float, angle: float) -> tor
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
+class _Threads:
+    """Intra-op threads per step, chosen by timing: steps 1, 2 of every 32 try one and all.
+
+    Measured on this project's shared 2-core box: a DigitNet step takes ~1.5 ms on one
+    thread and up to 50 ms on two (OpenMP waits for a descheduled thread); a ResNet-18
+    step at 128 px took 100-150 ms on one thread and 850-900 ms on two next to busy
+    processes, but 34 ms on two when the box was quiet. So small work (a step under
+    5 ms on one thread) stays on one thread and large work re-measures as load changes.
+    torch keeps the count per thread (OpenMP): the caller's other threads are unaffected.
+    """
+
+    EVERY, SMALL = 32, 0.005
+
+    def __init__(self):
+        self.most = self.prev = torch.get_num_threads()
+        self.best, self.one = 1, None
+
+    def before(self, i: int) -> None:
+        if self.most > 1:
+            phase = i % self.EVERY
+            small = self.one is not None and self.one < self.SMALL
+            n = self.most if phase == 2 and not small else 1 if phase == 1 else self.best
+            if n != torch.get_num_threads():  # setting it is not free: only on a change
+                torch.set_num_threads(n)
+
+    def after(self, i: int, seconds: float) -> None:
+        phase = i % self.EVERY
+        if phase == 1:
+            self.one = seconds
+        elif phase == 2 and self.one is not None and torch.get_num_threads() > 1:
+            self.best = self.most if seconds < self.one else 1
+
+    def restore(self) -> None:
+        torch.set_num_threads(self.prev)
+
+
 def _objective(out: torch.Tensor, layer: str, channel: int) -> torch.Tensor:
     """The channel's mean over everything but the batch (conv: spatial mean; linear: the unit)."""
     n = out.shape[1] if out.dim() > 1 else 1
@@ -277,6 +313,7 @@ def _optimise(model, target: Layer, channel: int, settings: dict, norm, pick, pr
     opt = torch.optim.Adam(image.parameters(), lr=settings["lr"])
     # No weight gradients: the input is all we optimise (about a third less work).
     frozen = [(p, p.requires_grad) for p in model.parameters()]
+    threads = _Threads()
     try:
         for p, _ in frozen:
             p.requires_grad_(False)
@@ -285,6 +322,8 @@ def _optimise(model, target: Layer, channel: int, settings: dict, norm, pick, pr
                 if cancel is not None and cancel():
                     raise Cancelled(f"visualisation of {target.name!r}[{channel}] cancelled "
                                     f"after {i} of {steps} steps")
+                threads.before(i)
+                t = time.perf_counter()
                 opt.zero_grad(set_to_none=True)
                 x = image()
                 if settings["jitter"]:
@@ -293,6 +332,7 @@ def _optimise(model, target: Layer, channel: int, settings: dict, norm, pick, pr
                 (-value).backward()
                 opt.step()
                 trace[i] = value.item()
+                threads.after(i, time.perf_counter() - t)
                 if progress is not None:
                     progress(i + 1, steps, float(trace[i]))
             with torch.no_grad():
@@ -300,6 +340,7 @@ def _optimise(model, target: Layer, channel: int, settings: dict, norm, pick, pr
                 out = run(norm(final).to(dtype))
                 activation = float(_objective(out, target.name, channel))  # also when steps=0
     finally:
+        threads.restore()
         for p, flag in frozen:
             p.requires_grad_(flag)
     picture = final[0].permute(1, 2, 0).to("cpu", torch.float32).numpy().copy()
