@@ -118,6 +118,7 @@ class Recording:
         # stream() switches this on only around its own forward, so that two
         # streams over one model (zip(stream(m, a), stream(m, b))) stay apart.
         self.active = True
+        self.on_device = False  # stream(..., on_device=True): consume() gets device tensors
 
     def _on_output(self, module_name: str, k: int, output) -> None:
         name = module_name if k == 0 else f"{module_name}:{k}"
@@ -141,7 +142,9 @@ class Recording:
             t = t.detach().to(device="cpu", dtype=torch.float32, copy=True)
             self._chunks.setdefault(name, []).append(t)
             return
-        t = t.detach().to(device="cpu", dtype=torch.float32)  # no copy if already there
+        # no copy if already there; a consumer that keeps statistics on the model's device
+        # (a GPU pass) gets the tensor where it is
+        t = t.detach().to(device=None if self.on_device else "cpu", dtype=torch.float32)
         self._chunks.setdefault(name, []).append(t.shape)
         try:  # now, before a later in-place module can change t
             if self._check:
@@ -228,7 +231,8 @@ _END = object()
 
 
 def stream(model: nn.Module, batches: Iterable, layers, pick=None, device=None,
-           check_finite: bool = True, consume: Callable | None = None) -> Iterator[dict]:
+           check_finite: bool = True, consume: Callable | None = None,
+           on_device: bool = False) -> Iterator[dict]:
     """Yield ``{layer name: float32 CPU tensor}`` for each input batch.
 
     Parameters
@@ -248,6 +252,9 @@ def stream(model: nn.Module, batches: Iterable, layers, pick=None, device=None,
         hold ``torch.Size`` of each layer's batch output instead of tensors. An
         exception it raises skips the rest of that batch's hooks and is re-raised
         as is after the forward, with the hooks removed.
+    on_device : bool
+        With ``consume``: hand it the outputs on the model's device (float32) instead
+        of CPU copies, so statistics can be accumulated where the model runs.
 
     Hooks stay attached while the generator is suspended between batches, but are
     removed before the last batch is yielded; ``close()`` it to stop early.
@@ -263,7 +270,7 @@ def stream(model: nn.Module, batches: Iterable, layers, pick=None, device=None,
     it = iter([batches] if isinstance(batches, torch.Tensor) else batches)
     nxt, start, out = next(it, _END), 0, None
     with _recording(model, layers, pick, consume, check_finite) as rec:
-        rec.active = False
+        rec.active, rec.on_device = False, on_device
         while nxt is not _END:
             batch = as_batch(nxt)
             check_input(model, batch)

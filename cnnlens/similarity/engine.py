@@ -12,9 +12,11 @@ import threading
 import time
 from collections.abc import Iterator
 
+from . import distributed
+from .budget import resolve_memory
 from .linalg import RTOL, check_keep
 from .matrix import METRICS, MatrixResult
-from .plan import FAMILY, Collector, resolve_reduce
+from .plan import Collector, resolve_reduce
 from .threads import both
 
 __all__ = ["Cancelled", "similarity_matrix"]
@@ -39,6 +41,23 @@ def _batches(data, batch_size: int):
     return iter_batches(data, batch_size), num_images(data)
 
 
+def progress_text(info) -> str:
+    """One line for a progress report: done/total, rate and ETA during the forward pass."""
+    stage, done, total = info["stage"], info["done"], info["total"]
+    unit = "images" if stage == "forward" else "cells"
+    text = f"{stage}: {done}{f'/{total}' if total > 0 else ''} {unit}"
+    if info.get("rate"):
+        text += f", {info['rate']:.1f} images/s"
+    if info.get("eta") is not None:
+        text += f", ETA {_clock(info['eta'])}"
+    return text
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
 def _text_progress():
     state = {"stage": None}
 
@@ -47,16 +66,14 @@ def _text_progress():
         if stage != state["stage"] and state["stage"] is not None:
             sys.stderr.write("\n")
         state["stage"] = stage
-        unit = "images" if stage == "forward" else "cells"
-        of = f"/{total}" if total > 0 else ""
-        sys.stderr.write(f"\r[cnnlens.similarity] {stage}: {done}{of} {unit}")
+        sys.stderr.write(f"\r[cnnlens.similarity] {progress_text(info)}   ")
         if total > 0 and done >= total and stage == "pairs":
             sys.stderr.write("\n")
         sys.stderr.flush()
     return report
 
 
-def _pass(model_a, model_b, la, lb, batches, device, col):
+def _pass(model_a, model_b, la, lb, batches, device, col, on_device=False):
     """Run each batch through both models, feeding ``col`` inside the hooks; yield batch sizes.
 
     The collector reduces every output while its hook runs (before a later in-place
@@ -74,12 +91,12 @@ def _pass(model_a, model_b, la, lb, batches, device, col):
             for s in sides[name]:
                 col.take(s, name, t)
         union = list({x.name: x for x in [*la, *lb]}.values())
-        gens = [stream(model_a, batches, union, device=device, check_finite=False,
-                       consume=to_sides)]
+        gens = [stream(model_a, batches, union, device=device[0], check_finite=False,
+                       consume=to_sides, on_device=on_device)]
     else:
         fan = _Fanout(batches)
-        gens = [stream(model, fan.reader(k), layers, device=device, check_finite=False,
-                       consume=lambda name, t, s=s: col.take(s, name, t))
+        gens = [stream(model, fan.reader(k), layers, device=device[k], check_finite=False,
+                       consume=lambda name, t, s=s: col.take(s, name, t), on_device=on_device)
                 for k, (model, layers, s) in enumerate(((model_a, la, "a"), (model_b, lb, "b")))]
     try:
         while True:
@@ -136,10 +153,28 @@ def _planning_batch(layers, which: str) -> dict:
     return {x.name: torch.zeros(1, *x.shape) for x in layers}
 
 
+def _devices(device):
+    """``device`` -> (device of model a, device of model b); a pair puts them apart."""
+    if isinstance(device, (tuple, list)):
+        if len(device) != 2:
+            raise ValueError(f"device=(device_a, device_b) takes two devices; got {device!r}")
+        return tuple(device)
+    return device, device
+
+
+def _wanted(metrics, collect: str) -> set:
+    """Metrics to collect: the requested ones, and with collect="all" every other one
+    that fits (minibatch_cka only when asked for: it depends on the batching)."""
+    if collect == "requested":
+        return set(metrics)
+    return {m for m in METRICS if m != "minibatch_cka"} | set(metrics)
+
+
 def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
                       metrics=("svcca", "pwcca", "linear_cka"), reduce=None, batch_size=64,
                       device=None, progress=None, cancel=None, *, keep=0.99, side="x",
-                      sigma=0.8, rtol=RTOL, collect="all") -> MatrixResult:
+                      sigma=0.8, rtol=RTOL, collect="all", memory="auto",
+                      dry_run=False) -> MatrixResult:
     """Compare every layer of ``model_a`` with every layer of ``model_b`` in one pass.
 
     Parameters
@@ -149,52 +184,63 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
     data : images or batches
         Anything :func:`cnnlens.inputs.iter_batches` accepts (tensor (N, C, H, W),
         list of images/paths, Dataset), a DataLoader, or an iterator of batches
-        (then the number of images is unknown and the streamed form is used).
+        (then the number of images is unknown and only streamed forms are planned).
+        Under an initialised ``torch.distributed`` process group, this rank's shard.
     layers_a, layers_b : selector, optional
         Names, modules, a list or a predicate (see ``LayerTree.select``);
         default: the probe's default selection (leaf conv and linear layers).
     metrics : tuple of str
-        Filled during the pass, cell by cell (with progress); the other metrics
-        of ``METRICS`` can be read afterwards from the same statistics (except
-        ``"minibatch_cka"``, which is accumulated per batch only when requested,
-        and a family whose statistics would need > 256 MiB of kept activations).
+        Filled during the pass, cell by cell (with progress). They must fit the
+        memory budget (else :class:`~cnnlens.similarity.budget.BudgetError` before
+        any forward). With ``collect="all"`` every other metric of ``METRICS`` is
+        collected too when it fits, so switching metric needs no new pass
+        (``"minibatch_cka"`` only when requested: it depends on the batching).
     reduce : None, str or {"cca": str, "cka": str}
         Conv reduction: "mean", "flatten", "positions" or "resize". Default:
         "mean" for cca/svcca/pwcca (any two layers pair up), "flatten" for the
-        CKA family (Kornblith et al.; the Gram form is used when d > n).
+        CKA family (Kornblith et al.).
     batch_size, device
-        Forward-pass batch size and device.
+        Forward-pass batch size; device of both models, or ``(device_a, device_b)``.
+        On a GPU, reductions and statistic updates stay on the device; only the final
+        statistics come to the host.
     progress : callable, "text" or None
-        Called with ``dict(stage="forward"|"pairs", done, total, result)`` after
-        every batch (done/total in images; total -1 if unknown) and every cell;
-        ``"text"`` prints a progress line on stderr.
+        Called with ``dict(stage="forward"|"pairs", done, total, result, rate, eta)``
+        after every batch (done/total in images, total -1 if unknown; ``rate`` in
+        images/s, ``eta`` in seconds or None) and every cell; ``"text"`` prints a line
+        on stderr.
     cancel : threading.Event, optional
         When set, the pass stops at the next batch or cell with :class:`Cancelled`.
     keep, side, sigma, rtol
         SVCCA ``keep``, PWCCA ``side`` ("x" = model a), RBF ``sigma``, rank cut.
     collect : {"all", "requested"}
-        "all" (default, for widgets): also accumulate the statistics of the family not
-        in ``metrics`` so that switching metric needs no new pass. "requested": only
-        what ``metrics`` needs (faster for scripts); other metrics then read NaN with
-        a reason.
+        See ``metrics``.
+    memory : "auto" or int
+        Bytes the statistics may hold; ``"auto"``: ``budget.AUTO_FRACTION`` (half) of
+        the memory available now (host RAM; the GPU's free memory on CUDA).
+    dry_run : bool
+        Return the :class:`~cnnlens.similarity.budget.Plan` without running the data.
 
     Returns
     -------
     MatrixResult
-        ``.matrix(metric)`` (La, Lb) with NaN where undefined, ``.reason``,
-        ``.spectrum``, ``.baseline``, ``.convention``.
+        ``.matrix(metric)`` (La, Lb) with NaN where undefined, ``.se(metric)``,
+        ``.reason``, ``.spectrum``, ``.baseline``, ``.convention``, ``.plan``,
+        ``.save(path)``.
 
     Notes
     -----
-    Forms: per group of pairable layers (same reduction and rows per image) the
-    statistics are either streamed moments -- each layer's own moments once,
-    all cross-moments from one GEMM per batch, memory independent of the number
-    of images -- or the kept activations with one n x n Gram per layer (when a
-    layer has d > n, RBF is requested, or there are at most 1024 datapoints);
-    see :mod:`cnnlens.similarity.plan`. ``"minibatch_cka"`` (Nguyen et al.) is
-    the CKA that streams flattened conv layers over unbounded data; it depends
-    on ``batch_size``. NaN/Inf activations raise
+    Forms (see :mod:`cnnlens.similarity.plan`): per group of pairable layers,
+    streamed moments (exact CCA family and linear/debiased CKA, memory
+    independent of the number of images), kept activations with n x n Grams
+    (exact, every metric) or, for the CKA family when no exact form fits, the
+    minibatch estimator (unbiased HSIC, Nguyen et al. 2021) with a jackknife
+    standard error per cell. NaN/Inf activations raise
     :class:`cnnlens.capture.NonFiniteError` naming the layer.
+
+    Under ``torch.distributed`` every rank plans with the total number of images
+    and the smallest budget, streams its shard, and the statistics are merged with
+    collectives (:mod:`cnnlens.similarity.distributed`): every rank returns the
+    result of the concatenated data.
 
     Examples
     --------
@@ -202,6 +248,7 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
     ...                         layers_a=lambda l: l.depth == 1, layers_b=lambda l: l.depth == 1,
     ...                         metrics=("svcca", "linear_cka"), progress="text")
     >>> res.matrix("linear_cka"), res.spectrum("layer1", "layer1")    # doctest: +SKIP
+    >>> print(similarity_matrix(model_a, model_b, images, memory=1 << 30, dry_run=True))  # doctest: +SKIP
     """
     from cnnlens.probe import layer_tree
 
@@ -217,6 +264,8 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
         raise ValueError(f"side must be 'x' (model a's neurons) or 'y'; got {side!r}")
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0; got {sigma}")
+    devices = _devices(device)
+    budget = resolve_memory(memory, devices[0])
     report = _text_progress() if progress in ("text", True) else progress
     batches, n_images = _batches(data, batch_size)
     try:
@@ -230,20 +279,35 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
     for layers, which in ((la, "a"), (lb, "b")):
         if not layers:
             raise ValueError(f"no layers selected in model_{which}: pass layers_{which}=...")
-    requested = {FAMILY[m] for m in metrics if m != "minibatch_cka"}
-    col = Collector([x.name for x in la], [x.name for x in lb], red, requested, n_images,
-                    want_rbf="rbf_cka" in metrics, minibatch="minibatch_cka" in metrics, collect=collect)
+    multi = distributed.active()
+    local_images = n_images
+    if multi:  # every rank must plan the same forms: total images, smallest budget
+        known = distributed.min_int(0 if n_images is None else 1)
+        total_images = distributed.sum_int(n_images or 0)
+        n_images = total_images if known else None
+        budget = distributed.min_int(budget)
+    col = Collector([x.name for x in la], [x.name for x in lb], red, _wanted(metrics, collect),
+                    metrics, n_images, budget, batch_size=batch_size, sigma=sigma)
     res = MatrixResult(col.names["a"], col.names["b"], metrics, col, red, keep, side, sigma,
-                       rtol)
-    col.start({"a": _planning_batch(la, "a"), "b": _planning_batch(lb, "b")})
-    for fam in requested & set(col.skipped):
-        raise ValueError(col.skipped[fam])
-    total = -1 if n_images is None else n_images
-    for _ in _pass(model_a, model_b, la, lb, itertools.chain([first], batches), device, col):
+                       rtol, batch_size=batch_size)
+    plan = col.start({"a": _planning_batch(la, "a"), "b": _planning_batch(lb, "b")})
+    if dry_run:
+        return plan
+    total = -1 if local_images is None else local_images  # this rank's progress
+    on_device = any(d is not None and str(d).startswith("cuda") for d in devices)
+    t0 = time.monotonic()
+    for _ in _pass(model_a, model_b, la, lb, itertools.chain([first], batches), devices, col,
+                   on_device):
         if cancel is not None and cancel.is_set():
             raise Cancelled("similarity pass cancelled during the forward passes")
         if report:
-            report({"stage": "forward", "done": col.n, "total": total, "result": res})
+            rate = col.n / max(time.monotonic() - t0, 1e-9)
+            eta = (total - col.n) / rate if total > 0 and rate > 0 else None
+            report({"stage": "forward", "done": col.n, "total": total, "result": res,
+                    "rate": rate, "eta": eta})
+    if multi:
+        col.merge_ranks()
+    col.to_host()
     res.complete = True
     cells = [(m, i, j) for m in metrics for i in range(len(la)) for j in range(len(lb))]
     last = 0.0
@@ -256,4 +320,3 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
             last = now
             report({"stage": "pairs", "done": k, "total": len(cells), "result": res})
     return res
-

@@ -47,8 +47,10 @@ def centred_gram(X, shift: torch.Tensor | None = None) -> torch.Tensor:
     n, d = sum(p.shape[0] for p in parts), parts[0].shape[1]
     if shift is None:
         shift = sum(colsum64(p) for p in parts) / n
-    K = torch.zeros(n, n, dtype=torch.float64)
-    buf = torch.empty(n, min(d, _CHUNK), dtype=torch.float64)
+    dev = parts[0].device
+    K = torch.zeros(n, n, dtype=torch.float64, device=dev)
+    buf = torch.empty(n, min(d, _CHUNK), dtype=torch.float64, device=dev)
+    shift = shift.to(dev)
     step = -(-n // 8)  # 8 row blocks: 36 of 64 block products
     for c0 in range(0, d, _CHUNK):
         E = buf[:, :min(_CHUNK, d - c0)]

@@ -34,12 +34,16 @@ class _Groups:
         self.P = torch.zeros(self.D, self.L, dtype=_F64)
         self.P[torch.arange(self.D), self.gidx] = 1.0
 
+    def to(self, device) -> None:
+        """Move the layout's index tensors next to the data (a GPU pass keeps them there)."""
+        self.gidx, self.P = self.gidx.to(device), self.P.to(device)
+
     def sl(self, g: int) -> slice:
         return slice(self.starts[g], self.starts[g] + self.sizes[g])
 
     def seg(self, v: torch.Tensor) -> torch.Tensor:
         """Per-group sums of a (D,) vector."""
-        return torch.zeros(self.L, dtype=_F64).index_add_(0, self.gidx, v)
+        return torch.zeros(self.L, dtype=_F64, device=v.device).index_add_(0, self.gidx, v)
 
 
 _SYRK_BLOCKS = 4   # lower block triangle: 10 of 16 block products (8: smaller, slower GEMMs)
@@ -57,7 +61,7 @@ def _syrk(S: torch.Tensor | None, E: torch.Tensor) -> torch.Tensor:
     if d < _SYRK_MIN_D:
         return E.mT @ E if S is None else S.addmm_(E.mT, E)
     if S is None:
-        S = torch.zeros(d, d, dtype=E.dtype)
+        S = torch.zeros(d, d, dtype=E.dtype, device=E.device)
     step = -(-d // _SYRK_BLOCKS)
     for i in range(0, d, step):
         b = min(step, d - i)
@@ -116,6 +120,8 @@ class Joint:
         Ex.sub_(mbx)
         Ey.sub_(mby)
         if self.n == 0:
+            self.gx.to(Ex.device)
+            self.gy.to(Ey.device)
             self.mx, self.my = mbx.clone(), mby.clone()
             self.rx, self.ry = mbx.clone(), mby.clone()
             self.Sx = [_syrk(None, Ex[:, self.gx.sl(g)]) for g in range(self.gx.L)]
@@ -138,6 +144,16 @@ class Joint:
         self.n += b
         self._final, self._mirrored = None, False
 
+    def to(self, device) -> None:
+        """Move every accumulated tensor to ``device`` (a GPU pass hands its moments to the host)."""
+        for k, v in vars(self).items():
+            if torch.is_tensor(v):
+                setattr(self, k, v.to(device))
+            elif isinstance(v, list) and v and torch.is_tensor(v[0]):
+                setattr(self, k, [t.to(device) for t in v])
+        self.gx.to(device)
+        self.gy.to(device)
+
     def _mirror(self) -> None:
         """Complete the scatters from their lower triangles (see :func:`_syrk`)."""
         if not self._mirrored:
@@ -149,7 +165,7 @@ class Joint:
         gx, gy = self.gx, self.gy
 
         def z(*shape):
-            return torch.zeros(*shape, dtype=_F64)
+            return torch.zeros(*shape, dtype=_F64, device=self.mx.device)
         self.tx, self.Hx, self.ty, self.Hy = z(gx.D), z(gx.L), z(gy.D), z(gy.L)
         self.AX, self.AY, self.G = z(gx.L, gy.D), z(gx.D, gy.L), z(gx.L, gy.L)
 

@@ -12,12 +12,14 @@ from .cka import convention as cka_convention
 from .cka import linear_from_pair
 from .gram import center, centred_gram, rbf_kernel, ucenter
 from .linalg import feature_basis, gram_basis, live_count, whitener
-from .plan import FAMILY, MAX_FEATURE_D, Collector, Entry
+from .plan import FAMILY, KERNEL, Collector, Entry
 from .result import Result
 from .stats import Pair, side_from_data
 from .threads import both
 
 __all__ = ["METRICS", "MatrixResult"]
+
+MAX_KEPT_FEATURE_D = 8192  # CCA of kept activations forms d x d scatters per layer
 
 METRICS = ("cca", "svcca", "pwcca", "linear_cka", "debiased_cka", "rbf_cka", "minibatch_cka")
 _REDUCE_TEXT = {
@@ -57,10 +59,11 @@ class MatrixResult:
     """
 
     def __init__(self, layers_a, layers_b, metrics, collector: Collector, reduce: dict,
-                 keep, side: str, sigma: float, rtol: float):
+                 keep, side: str, sigma: float, rtol: float, batch_size: int = 64):
         self.layers_a, self.layers_b = list(layers_a), list(layers_b)
         self.metrics = tuple(metrics)
         self.keep, self.side, self.sigma, self.rtol = keep, side, sigma, rtol
+        self.batch_size = batch_size
         self._c, self._reduce = collector, dict(reduce)
         self._cells: dict[tuple[str, int, int], Result] = {}
         self._cache: dict = {}
@@ -120,10 +123,19 @@ class MatrixResult:
                 self._cache[key] = random_spectrum(r.n, r.k_x, r.k_y)
             return self._cache[key].copy()
 
-    def convention(self, metric: str) -> str:
-        """What ``metric`` means here, incl. the conv reduction (one line, for tooltips)."""
+    def convention(self, metric: str, estimated: bool | None = None) -> str:
+        """What ``metric`` means here, incl. the conv reduction and the estimator.
+
+        ``estimated``: describe the minibatch estimator (default: whichever form the
+        plan gave this metric; "mixed" when groups of layers differ).
+        """
         self._check(metric)
         how = self._reduce[FAMILY[metric]]
+        if estimated is None:
+            estimated = metric == "minibatch_cka" or (
+                self.plan is not None and self.plan.form(metric) == "minibatch")
+        if estimated and FAMILY[metric] == "cka":
+            return f"{self._estimator_text(metric)}; {_REDUCE_TEXT[how]}"
         if metric == "svcca":
             kept = (f"explaining {self.keep:.4g} of the variance" if isinstance(self.keep, float)
                     else str(self.keep))
@@ -136,6 +148,35 @@ class MatrixResult:
         else:
             base = cka_convention(metric, self.sigma)
         return f"{base}; {_REDUCE_TEXT[how]}"
+
+    def _estimator_text(self, metric: str) -> str:
+        b = self.batch_size
+        kernel = (f"RBF kernel, sigma={self.sigma} x each batch's median distance"
+                  if KERNEL[metric] == "rbf" else "linear kernel")
+        name = {"linear_cka": "linear CKA", "debiased_cka": "debiased CKA", "rbf_cka": "RBF CKA",
+                "minibatch_cka": "minibatch CKA"}[metric]
+        return (f"{name}, minibatch (unbiased HSIC, Nguyen et al. 2021), {b} x {b} batches, "
+                f"{kernel}; standard error: delete-one-group jackknife over the batches")
+
+    @property
+    def plan(self):
+        """The :class:`~cnnlens.similarity.budget.Plan` the pass ran with."""
+        return self._c.plan
+
+    def se(self, metric: str) -> np.ndarray:
+        """(La, Lb) standard errors of ``metric``; NaN where the form gives none."""
+        self._check(metric)
+        out = np.full((len(self.layers_a), len(self.layers_b)), np.nan)
+        if self.complete:
+            for i in range(out.shape[0]):
+                for j in range(out.shape[1]):
+                    out[i, j] = self.result(metric, i, j).se
+        return out
+
+    def save(self, path) -> None:
+        """Write every metric, spectrum, error, convention and the plan (see :mod:`.saved`)."""
+        from .saved import save_result
+        save_result(self, path)
 
     # -- computation -------------------------------------------------------------------
     def _check(self, metric):
@@ -156,34 +197,45 @@ class MatrixResult:
     def _nan(self, metric, why, n=0) -> Result:
         return Result(metric, float("nan"), self.convention(metric), n=n, reason=why)
 
-    def _minibatch(self, i, j) -> Result:
+    def _minibatch(self, metric, i, j) -> Result:
+        """A cell from the per-batch kernels (Nguyen et al.), with its jackknife error."""
         mb = self._c.minibatch
-        if mb is None:
-            return self._nan("minibatch_cka", "accumulated only when requested (it depends on "
-                             "the batches): pass metrics=(..., 'minibatch_cka')")
+        kind = KERNEL[metric]
+        if mb is None or kind not in mb.kinds:
+            return self._nan(metric, "accumulated only when requested (it depends on the "
+                             "batches): pass metrics=(..., 'minibatch_cka')"
+                             if metric == "minibatch_cka" else
+                             "the minibatch estimator was not collected in this pass")
         for side, k in (("a", i), ("b", j)):
             if self._c.mb_rows[side, k] != 1:
                 name = (self.layers_a if side == "a" else self.layers_b)[k]
-                return self._nan("minibatch_cka", f"{name!r} has several rows per image with "
+                return self._nan(metric, f"{name!r} has several rows per image with "
                                  f"reduce={self._reduce['cka']!r}; use 'flatten' or 'mean'")
-        conv = self.convention("minibatch_cka") + f"; {mb.batches} batches"
-        return Result("minibatch_cka", mb.value(i, j), conv, n=self.n,
+        key = ("mb", kind, mb.batches)
+        values, errors = self._cached(key, lambda: mb.matrices(kind))
+        return Result(metric, float(values[i, j]), self.convention(metric, estimated=True),
+                      n=self.n, se=float(errors[i, j]),
                       reason=f"{mb.skipped} batch(es) of < 4 images skipped" if mb.skipped
                       else None)
 
     def _compute(self, metric, i, j) -> Result:
         if metric == "minibatch_cka":
-            return self._minibatch(i, j)
-        fam = FAMILY[metric]
-        if fam in self._c.skipped:
-            return self._nan(metric, f"not collected: {self._c.skipped[fam]}")
-        how = self._reduce[fam]
-        ea, eb = self._c.entries[("a", i, how)], self._c.entries[("b", j, how)]
+            return self._minibatch(metric, i, j)
+        if metric in self._c.skipped:
+            return self._nan(metric, f"not collected: {self._c.skipped[metric]}")
+        how = self._reduce[FAMILY[metric]]
+        ea, eb = self._c.entries.get(("a", i, how)), self._c.entries.get(("b", j, how))
+        if ea is None or eb is None:
+            return self._nan(metric, "not collected in this pass")
         if ea.rows != eb.rows:
             return self._nan(metric, f"{ea.layer!r} gives {ea.rows} datapoints per image and "
                              f"{eb.layer!r} {eb.rows} with reduce={how!r}: they cannot be paired; "
                              "use reduce='mean' or 'resize'")
         g = self._c.groups[how, ea.rows]
+        if metric not in g.exact:
+            if metric in g.estimated:
+                return self._minibatch(metric, i, j)
+            return self._nan(metric, g.why or "not collected in this pass")
         try:
             if g.mode == "stream":
                 return self._stream_cell(metric, g, ea, eb)
@@ -206,10 +258,6 @@ class MatrixResult:
         if metric == "svcca":
             bx, by = self._per_layer("fb", self._basis, (ea, p.x), (eb, p.y))
             return svcca_from_bases(bx, by, self.keep, p.n, p.M)
-        if metric == "rbf_cka":
-            return self._nan(metric, "rbf_cka needs n x n kernels, not kept for this pass: "
-                             "request metrics=(..., 'rbf_cka') with a known number of images "
-                             "(memory grows as n^2)", n=p.n)
         return linear_from_pair(p, debiased=metric == "debiased_cka")
 
     def _per_layer(self, kind: str, make, a: tuple, b: tuple):
@@ -270,7 +318,7 @@ class MatrixResult:
         if n <= max(ea.d, eb.d):  # decide on the non-constant neurons before any d x d work
             la, lb = (self._cached(("live", e), lambda e=e: live_count(e.data)) for e in (ea, eb))
             check_n_gt_d(metric.upper(), n, la, lb)
-            if max(ea.d, eb.d) > MAX_FEATURE_D:
+            if max(ea.d, eb.d) > MAX_KEPT_FEATURE_D:
                 raise ValueError(f"{max(ea.d, eb.d)} features (mostly constant) are too many for "
                                  "CCA here; use svcca or a CKA")
         sa, sb = self._side(ea), self._side(eb)

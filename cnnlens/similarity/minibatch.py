@@ -1,10 +1,16 @@
-"""Minibatch CKA for the all-pairs engine: every layer pair from per-batch Gram matrices.
+"""Minibatch CKA for the all-pairs engine: every layer pair from per-batch kernels.
 
 Nguyen et al. (2021): CKA = sum_b HSIC_1(K_b, L_b) / sqrt(sum_b HSIC_1(K_b, K_b)
-sum_b HSIC_1(L_b, L_b)) with the unbiased HSIC_1 of each batch's linear Gram.
-Memory is O(layers * batch^2) whatever the number of images and features, so
-it is the one CKA that streams flattened conv layers over unbounded data. It
+sum_b HSIC_1(L_b, L_b)) with the unbiased HSIC_1 of each batch's kernel: the
+linear Gram, or an RBF kernel whose bandwidth is ``sigma`` times the batch's
+median distance (Kornblith's ``gram_rbf`` applied per batch). Memory is
+O(layers^2 + layers * batch^2) whatever the number of images and features, so
+it is the CKA that streams flattened conv layers over unbounded data. It
 depends on how the data are batched (the engine's ``batch_size`` and order).
+
+Standard error: batch k is dealt into group k mod G; the delete-one-group
+jackknife of the ratio over the G group sums gives each cell's standard error
+in constant memory (G x layers^2 sums).
 """
 from __future__ import annotations
 
@@ -22,6 +28,23 @@ __all__ = ["MinibatchCKA"]
 MAX_OFFSET_RATIO = 4.0
 
 
+def batch_rbf(K: torch.Tensor, sigma: float) -> torch.Tensor:
+    """exp(-D2 / (2 sigma^2 median(D2))) with a zero diagonal, from a centred Gram K.
+
+    The median runs over all b^2 entries, the zero diagonal included (Kornblith's
+    ``gram_rbf``); a batch whose points mostly coincide gets a zero kernel (it adds
+    nothing to any sum) rather than a division by zero.
+    """
+    d = K.diagonal()
+    D2 = (d[:, None] + d[None, :] - 2 * K).clamp_(min=0)
+    D2.fill_diagonal_(0)
+    med = float(D2.flatten().median()) if D2.numel() % 2 else float(
+        D2.flatten().sort().values[D2.numel() // 2 - 1: D2.numel() // 2 + 1].mean())
+    R = torch.zeros_like(D2) if not med > 0 else D2.mul_(-1.0 / (2 * sigma ** 2 * med)).exp_()
+    R.fill_diagonal_(0)
+    return R
+
+
 def _centre(K: torch.Tensor) -> torch.Tensor:
     """H K H for a symmetric K (H = I - 11^T / b)."""
     r = K.mean(0)
@@ -31,17 +54,22 @@ def _centre(K: torch.Tensor) -> torch.Tensor:
 class MinibatchCKA:
     """Accumulates HSIC_1 sums for all (a, b) layer pairs, one batch at a time."""
 
-    def __init__(self, n_a: int, n_b: int):
-        self.hxy = torch.zeros(n_a, n_b, dtype=torch.float64)
-        self.hxx = torch.zeros(n_a, dtype=torch.float64)
-        self.hyy = torch.zeros(n_b, dtype=torch.float64)
+    def __init__(self, n_a: int, n_b: int, kinds=("linear",), sigma: float = 0.8,
+                 groups: int = 16):
+        if not set(kinds) <= {"linear", "rbf"} or not kinds:
+            raise ValueError(f"kinds must be a subset of ('linear', 'rbf'); got {kinds!r}")
+        self.kinds, self.sigma, self.G = tuple(kinds), float(sigma), int(groups)
+        self.shape = (n_a, n_b)
+        # per kind: (G, n_a, n_b), (G, n_a), (G, n_b) sums, allocated on the first batch's device
+        self.sums: dict[str, tuple[torch.Tensor, ...]] = {}
+        self.per_group = torch.zeros(self.G, dtype=torch.float64)  # batches in each group
         self.batches = self.skipped = 0
         self._local = threading.local()  # a scratch buffer per thread (the engine's two
         # models run side by side, each feeding its layers from its own thread)
         self._offset: dict = {}  # layer -> its rows were centred before the product
 
     def gram(self, x: torch.Tensor, layer=None) -> torch.Tensor | None:
-        """Zero-diagonal Gram of the batch centred at its mean, summed up in float64.
+        """Gram of the batch centred at its mean, summed up in float64.
 
         HSIC_1 is exactly invariant to a shift of the data; centring only keeps offsets
         out of the float32 products. The fast way is the raw b x b product of the
@@ -64,8 +92,19 @@ class MinibatchCKA:
                     return None
                 K, ratio = self._centred_product(x.to(torch.float64))
         self._offset[layer] = ratio > MAX_OFFSET_RATIO
-        K.fill_diagonal_(0)
         return K
+
+    def kernels(self, x: torch.Tensor, layer=None) -> dict | None:
+        """This batch's zero-diagonal kernels, one per kind, or None on NaN/Inf."""
+        K = self.gram(x, layer)
+        if K is None:
+            return None
+        out = {}
+        if "rbf" in self.kinds:
+            out["rbf"] = batch_rbf(K, self.sigma)
+        K.fill_diagonal_(0)
+        out["linear"] = K
+        return out
 
     @staticmethod
     def _raw(x: torch.Tensor):
@@ -79,8 +118,8 @@ class MinibatchCKA:
 
     def _centred_product(self, x: torch.Tensor):
         """(H e e^T H with e = x - mean, trace ratio), or (None, inf) if not finite."""
-        mean = torch.full((1, x.shape[0]), 1.0 / x.shape[0], dtype=x.dtype) @ x
-        if x.dtype != torch.float32:
+        mean = torch.full((1, x.shape[0]), 1.0 / x.shape[0], dtype=x.dtype, device=x.device) @ x
+        if x.dtype != torch.float32 or x.device.type != "cpu":
             e = x - mean
         else:
             scratch = getattr(self._local, "scratch", None)
@@ -98,22 +137,60 @@ class MinibatchCKA:
     def _terms(K: torch.Tensor):
         return K.reshape(K.shape[0], -1), K.sum(2), K.sum((1, 2))
 
-    def update_grams(self, kxs, kys) -> None:
-        """One batch given as each layer's :meth:`gram` (computed at hook time by the engine)."""
-        b = kxs[0].shape[0]
-        if b < 4:
+    def update(self, kxs, kys, images: int | None = None) -> None:
+        """One batch: each layer's :meth:`kernels` (None: a layer with no per-image row).
+
+        A batch of fewer than 4 images has no unbiased HSIC and is skipped (counted).
+        """
+        first = next((k for k in [*kxs, *kys] if k is not None), None)
+        b = images if first is None else first["linear" if "linear" in first else "rbf"].shape[0]
+        if first is None or b < 4:
             self.skipped += 1
             return
-        # tiny products (layers x b^2): one thread (a second one waits on a busy machine)
-        with small_threads(flops=2.0 * len(kxs) * len(kys) * b * b):
-            vx, rx, sx = self._terms(torch.stack(kxs))
-            vy, ry, sy = self._terms(torch.stack(kys))
-            c1, c2, f = 1.0 / ((b - 1) * (b - 2)), 2.0 / (b - 2), 1.0 / (b * (b - 3))
-            self.hxy += f * (vx @ vy.mT + c1 * torch.outer(sx, sy) - c2 * (rx @ ry.mT))
-            self.hxx += f * ((vx * vx).sum(1) + c1 * sx * sx - c2 * (rx * rx).sum(1))
-            self.hyy += f * ((vy * vy).sum(1) + c1 * sy * sy - c2 * (ry * ry).sum(1))
+        g = self.batches % self.G
+        c1, c2, f = 1.0 / ((b - 1) * (b - 2)), 2.0 / (b - 2), 1.0 / (b * (b - 3))
+        for kind in self.kinds:
+            zero = torch.zeros(b, b, dtype=torch.float64, device=first[kind].device)
+            kx = torch.stack([zero if k is None else k[kind] for k in kxs])
+            ky = torch.stack([zero if k is None else k[kind] for k in kys])
+            if kind not in self.sums:
+                self.sums[kind] = tuple(torch.zeros(self.G, *s, dtype=torch.float64,
+                                                    device=kx.device)
+                                        for s in (self.shape, self.shape[:1], self.shape[1:]))
+            hxy, hxx, hyy = self.sums[kind]
+            # tiny products (layers x b^2): one thread (a second one waits on a busy machine)
+            with small_threads(flops=2.0 * len(kxs) * len(kys) * b * b):
+                vx, rx, sx = self._terms(kx)
+                vy, ry, sy = self._terms(ky)
+                hxy[g] += f * (vx @ vy.mT + c1 * torch.outer(sx, sy) - c2 * (rx @ ry.mT))
+                hxx[g] += f * ((vx * vx).sum(1) + c1 * sx * sx - c2 * (rx * rx).sum(1))
+                hyy[g] += f * ((vy * vy).sum(1) + c1 * sy * sy - c2 * (ry * ry).sum(1))
+        self.per_group[g] += 1
         self.batches += 1
 
-    def value(self, i: int, j: int) -> float:
-        den = float(self.hxx[i] * self.hyy[j])
-        return float(self.hxy[i, j]) / den ** 0.5 if den > 0 else float("nan")
+    def matrices(self, kind: str = "linear"):
+        """(values, standard errors), each (n_a, n_b); NaN where undefined."""
+        if kind not in self.sums:
+            nan = torch.full(self.shape, float("nan"), dtype=torch.float64)
+            return nan, nan.clone()
+        hxy, hxx, hyy = (s.cpu() for s in self.sums[kind])
+        value = _ratio(hxy.sum(0), hxx.sum(0), hyy.sum(0))
+        used = self.per_group > 0
+        m = int(used.sum())
+        if m < 2:
+            return value, torch.full(self.shape, float("nan"), dtype=torch.float64)
+        # delete-one-group estimates, (m, n_a, n_b)
+        loo = _ratio(hxy.sum(0) - hxy[used], hxx.sum(0) - hxx[used], hyy.sum(0) - hyy[used])
+        se = ((m - 1) / m * (loo - loo.mean(0)).square().sum(0)).sqrt()
+        return value, se
+
+    def value(self, i: int, j: int, kind: str = "linear") -> float:
+        return float(self.matrices(kind)[0][i, j])
+
+
+def _ratio(hxy: torch.Tensor, hxx: torch.Tensor, hyy: torch.Tensor) -> torch.Tensor:
+    """hxy / sqrt(hxx hyy) with NaN where a denominator is not positive (broadcast on the
+    last two axes: hxx over rows, hyy over columns)."""
+    den = hxx[..., :, None] * hyy[..., None, :]
+    out = hxy / den.clamp(min=1e-300).sqrt()
+    return out.masked_fill(~(den > 0), float("nan"))

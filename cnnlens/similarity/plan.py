@@ -1,18 +1,23 @@
-"""What the all-pairs engine accumulates per layer, and in which form.
+"""What the all-pairs engine accumulates per layer, in which form, within a memory budget.
 
 Each (side, layer, reduction) is an *entry*: its activations reduced to (rows,
 d) per batch. Entries with the same reduction and the same rows per image form
-a *group*; only entries of one group can be paired (same datapoints). A group
-is accumulated in one of two forms, chosen once from the first batch:
+a *group*; only entries of one group can be paired (same datapoints). Before
+the first forward pass every group is priced in each form it can take, and the
+most exact set of forms that fits the budget is chosen (:mod:`.budget`):
 
-- ``"stream"`` (feature form): a :class:`~cnnlens.similarity.moments.Joint`
+- ``"moments"`` (feature form): a :class:`~cnnlens.similarity.joint.Joint`
   holding every layer's own centred moments once and all cross-moments of the
-  group from one GEMM per batch. Memory is independent of the number of images.
-- ``"memory"`` (sample form): the reduced float32 activations are kept and each
-  layer's n x n Gram matrix is computed once at the end. Chosen when a layer has
-  more features than there are datapoints (d > n), when RBF CKA is requested,
-  or when the data are small (n <= ``AUTO_MEMORY_ROWS``) so that every metric,
-  RBF included, stays available without another forward pass.
+  group from one GEMM per batch. Exact for the CCA family and linear/debiased
+  CKA; its memory is independent of the number of images.
+- ``"kept"`` (sample form): the reduced float32 activations are kept and each
+  layer's n x n Gram matrix is formed at the end. Exact for every metric, RBF CKA
+  included; preferred when a layer has more features than datapoints or the data
+  are small (n <= ``AUTO_MEMORY_ROWS``).
+- ``"minibatch"``: per-batch kernels and unbiased HSIC sums (Nguyen et al. 2021)
+  for the CKA family when no exact form fits: memory O(layers^2 + layers * b^2)
+  whatever the number of images and features, with a standard error per cell
+  from a delete-one-group jackknife over the batches.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .budget import BudgetError, Plan, PlanRow, mib
 from .conv import reduce_conv
 from .gram import colsum64
 from .joint import Joint
@@ -30,14 +36,15 @@ __all__ = ["DEFAULT_REDUCE", "FAMILY", "Collector", "Entry", "Group", "resolve_r
 
 FAMILY = {"cca": "cca", "svcca": "cca", "pwcca": "cca", "linear_cka": "cka",
           "debiased_cka": "cka", "rbf_cka": "cka", "minibatch_cka": "cka"}
+#: the kernel each CKA metric's minibatch estimator uses
+KERNEL = {"linear_cka": "linear", "debiased_cka": "linear", "rbf_cka": "rbf",
+          "minibatch_cka": "linear"}
 #: conv reductions used when ``reduce=None``: channels averaged for the CCA family
 #: (layers of any spatial size pair up, n > d), every unit a neuron for CKA (Kornblith)
 DEFAULT_REDUCE = {"cca": "mean", "cka": "flatten"}
-AUTO_MEMORY_ROWS = 1024   # up to this many datapoints, keep activations (all metrics available)
-MAX_GRAM_ROWS = 16384     # an n x n float64 Gram of 2 GiB is the most we build
-MAX_FEATURE_D = 8192      # a d x d float64 scatter of 512 MiB per layer
-MAX_CROSS = 2 ** 27       # sum(d_a) x sum(d_b) cross-moments: 1 GiB
-OPTIONAL_BYTES = 2 ** 28  # keep at most 256 MiB of activations for metrics nobody asked for
+REDUCTIONS = ("positions", "mean", "flatten", "resize")
+AUTO_MEMORY_ROWS = 1024   # up to this many datapoints, keep activations (all metrics exact)
+JACKKNIFE_GROUPS = 16     # minibatch standard errors: batches dealt into this many groups
 
 
 def resolve_reduce(reduce) -> dict[str, str]:
@@ -54,10 +61,9 @@ def resolve_reduce(reduce) -> dict[str, str]:
     elif reduce is not None:
         raise TypeError(f"reduce must be None, a str or a dict; got {type(reduce).__name__}")
     for how in out.values():
-        if how not in ("positions", "mean", "flatten", "resize"):
-            raise ValueError(f"the engine supports reduce in 'positions', 'mean', 'flatten', "
-                             f"'resize'; got {how!r} (for 'dft' call cnnlens.similarity.cca "
-                             "on one pair)")
+        if how not in REDUCTIONS:
+            raise ValueError(f"the engine supports reduce in {', '.join(map(repr, REDUCTIONS))}; "
+                             f"got {how!r} (for 'dft' call cnnlens.similarity.cca on one pair)")
     return out
 
 
@@ -74,7 +80,7 @@ def reduce_batch(t: torch.Tensor, how: str, size=None) -> torch.Tensor:
 
 @dataclass(eq=False)
 class Entry:
-    """One (side, layer, reduction); in memory mode it keeps its batches (``parts``)."""
+    """One (side, layer, reduction); in the kept form it keeps its batches (``parts``)."""
 
     side: str
     index: int
@@ -96,118 +102,238 @@ class Entry:
 
 @dataclass(eq=False)
 class Group:
+    """Pairable entries, the form they are kept in and what it serves.
+
+    ``mode`` is ``"stream"`` (moments), ``"memory"`` (kept activations) or None (only
+    the minibatch estimator, or nothing); ``exact`` / ``estimated`` are the metrics
+    served exactly / by the minibatch estimator; ``why`` says why any other is not.
+    """
+
     how: str
     rows: int
-    mode: str = "stream"
+    mode: str | None = "stream"
     a: list = field(default_factory=list)
     b: list = field(default_factory=list)
     joint: Joint | None = None
     pending: dict = field(default_factory=dict)  # entry -> this batch's float64 rows
+    metrics: frozenset = frozenset()
+    exact: frozenset = frozenset()
+    estimated: frozenset = frozenset()
+    why: str = ""
+
+    @property
+    def entries(self) -> list:
+        return self.a + self.b
+
+
+@dataclass(frozen=True)
+class _Option:
+    form: str            # "kept", "moments", "kept+minibatch", "moments+minibatch", "minibatch", "none"
+    bytes: int
+    exact: frozenset
+    estimated: frozenset
+
+    def missing(self, metrics) -> frozenset:
+        return frozenset(metrics) - self.exact - self.estimated
 
 
 class Collector:
-    """Accumulates every entry of the pass; knows which pairs are comparable.
+    """Accumulates every entry of the pass, in the forms planned within ``budget`` bytes.
 
-    ``requested`` families are collected or the pass fails with the reason; with
-    ``collect="all"`` the other family is collected too (so switching metric never
-    re-runs the models) unless that would keep more than ``OPTIONAL_BYTES`` of
-    activations; with ``collect="requested"`` it is not (a script's faster pass).
+    ``wanted`` metrics are collected when they fit (the most exact form first);
+    ``required`` ones (a subset) raise :class:`~cnnlens.similarity.budget.BudgetError`
+    before any forward pass when even their leanest form does not fit.
     """
 
-    def __init__(self, names_a, names_b, reduce: dict[str, str], requested, n_images,
-                 want_rbf: bool = False, minibatch: bool = False, collect: str = "all"):
-        if collect not in ("all", "requested"):
-            raise ValueError(f"collect must be 'all' or 'requested'; got {collect!r}")
-        self.collect = collect
+    def __init__(self, names_a, names_b, reduce: dict[str, str], wanted, required, n_images,
+                 budget: int, batch_size: int = 64, sigma: float = 0.8):
         self.names = {"a": list(names_a), "b": list(names_b)}
-        self.reduce, self.requested = reduce, set(requested)
-        self.n_images, self.want_rbf = n_images, want_rbf
+        self.reduce = reduce
+        self.wanted, self.required = set(wanted), set(required) & set(wanted)
+        self.n_images, self.budget, self.batch_size, self.sigma = n_images, budget, batch_size, sigma
         self.entries: dict[tuple[str, int, str], Entry] = {}
         self.groups: dict[tuple[str, int], Group] = {}
-        self.skipped: dict[str, str] = {}   # family -> why it was not collected
+        self.skipped: dict[str, str] = {}   # metric -> why it was not collected at all
         self.sizes: dict[str, tuple[int, int]] = {}
-        self.minibatch = MinibatchCKA(len(names_a), len(names_b)) if minibatch else None
+        self.minibatch: MinibatchCKA | None = None
         self.mb_rows: dict[tuple[str, int], int] = {}
-        self.mb_pending: dict[tuple[str, int], torch.Tensor] = {}
+        self.mb_pending: dict[tuple[str, int], dict | None] = {}
         self.by_layer: dict[tuple[str, str], list] = {}  # (side, layer) -> [(entry, group)]
+        self.plan: Plan | None = None
         self.n = 0
 
-    def start(self, acts: dict[str, dict]) -> None:
+    # -- planning ----------------------------------------------------------------------
+    def start(self, acts: dict[str, dict]) -> Plan:
         """Plan entries and forms from a batch of both models (only shapes are used)."""
         maps = [t.shape[2:] for s in "ab" for t in acts[s].values() if t.ndim == 4]
         self.sizes["resize"] = (min(h for h, _ in maps), min(w for _, w in maps)) if maps \
             else (1, 1)
-        for how in sorted(set(self.reduce.values())):
-            fams = [f for f in ("cca", "cka") if self.reduce[f] == how]
-            if self.collect == "requested" and not any(f in self.requested for f in fams):
-                for f in fams:
-                    self.skipped[f] = ("not requested and the pass ran with collect='requested';"
-                                       " ask for it in metrics= or use collect='all'")
-                continue
-            why = self._plan(how, acts, any(f in self.requested for f in fams))
-            if why:
-                for f in fams:
-                    self.skipped[f] = why
-        if self.minibatch is not None:
-            how = self.reduce["cka"]
-            for s in "ab":
-                for i, name in enumerate(self.names[s]):
-                    t = acts[s][name]
-                    self.mb_rows[s, i] = reduce_batch(t, how, self.sizes.get(how)).shape[0] // len(t)
-        for g in self.groups.values():
-            for e in g.a + g.b:
-                self.by_layer.setdefault((e.side, e.layer), []).append((e, g))
-
-    def _plan(self, how, acts, requested: bool) -> str | None:
-        entries = []
+        exact_metrics = [m for m in self.wanted if m != "minibatch_cka"]
+        groups = []
+        for how in sorted({self.reduce[FAMILY[m]] for m in exact_metrics}):
+            metrics = frozenset(m for m in exact_metrics if self.reduce[FAMILY[m]] == how)
+            groups += self._group(how, metrics, acts)
+        how = self.reduce["cka"]
         for s in "ab":
             for i, name in enumerate(self.names[s]):
                 t = acts[s][name]
-                r = reduce_batch(t, how, self.sizes.get(how))
-                entries.append(Entry(s, i, name, how, r.shape[0] // max(1, t.shape[0]),
-                                     r.shape[1]))
-        groups: dict[int, Group] = {}
-        for e in entries:
-            g = groups.setdefault(e.rows, Group(how, e.rows))
-            (g.a if e.side == "a" else g.b).append(e)
-        for g in groups.values():
-            why = self._choose(g, requested)
-            if why:
-                return why
-        for g in groups.values():
+                self.mb_rows[s, i] = reduce_batch(t, how, self.sizes.get(how)).shape[0] // len(t)
+        chosen = self._fit(groups)
+        rows = []
+        for g in groups:
+            opt = chosen[g]
+            g.mode = {"kept": "memory", "moments": "stream"}.get(opt.form.split("+")[0])
+            g.exact, g.estimated = opt.exact, opt.estimated
+            g.why = self._missing_why(g, opt)
+            if g.mode == "stream" and g.a and g.b:
+                g.joint = Joint([e.d for e in g.a], [e.d for e in g.b],
+                                higher="debiased_cka" in g.exact)
             for k, e in enumerate(g.a):
                 e.slot = k
             for k, e in enumerate(g.b):
                 e.slot = k
-            if g.mode == "stream" and g.a and g.b:
-                g.joint = Joint([e.d for e in g.a], [e.d for e in g.b], higher=True)
-            self.groups[how, g.rows] = g
-            for e in g.a + g.b:
-                self.entries[e.side, e.index, how] = e
-        return None
+            self.groups[g.how, g.rows] = g
+            for e in g.entries:
+                self.entries[e.side, e.index, g.how] = e
+                if g.mode is not None:
+                    self.by_layer.setdefault((e.side, e.layer), []).append((e, g))
+            if g.exact:
+                rows.append(PlanRow(g.how, g.rows, len(g.entries), opt.form.split("+")[0],
+                                    tuple(sorted(g.exact)), opt.bytes, True))
+        kinds = self._kinds(chosen.values())
+        if kinds:
+            self.minibatch = MinibatchCKA(len(self.names["a"]), len(self.names["b"]), kinds,
+                                          sigma=self.sigma, groups=JACKKNIFE_GROUPS)
+            est = sorted({m for o in chosen.values() for m in o.estimated}
+                         | ({"minibatch_cka"} & self.wanted))
+            rows.append(PlanRow(self.reduce["cka"], 1, len(self.mb_rows), "minibatch",
+                                tuple(est), self._mb_bytes(kinds), False,
+                                f"{self.batch_size} x {self.batch_size} batch kernels"))
+        for m in set(self._all_metrics()) - self.wanted:
+            self.skipped[m] = ("not requested and the pass ran with collect='requested'; ask "
+                               "for it in metrics= or use collect='all'")
+        self.plan = Plan(self.budget, self.n_images, rows)
+        return self.plan
 
-    def _choose(self, g: Group, requested: bool) -> str | None:
-        """Pick the form of a group; a message if neither form fits."""
-        rows = None if self.n_images is None else self.n_images * g.rows
-        dmax = max(e.d for e in g.a + g.b)
-        if rows is not None and rows <= MAX_GRAM_ROWS and (
-                dmax > rows or rows <= AUTO_MEMORY_ROWS or self.want_rbf):
-            kept = 4 * rows * sum(e.d for e in g.a + g.b)
-            if requested or kept <= OPTIONAL_BYTES:
-                g.mode = "memory"
-                return None
-            return (f"not requested, and it would keep {kept / 2 ** 20:.0f} MiB of activations "
-                    f"(reduce={g.how!r}); ask for one of its metrics in metrics=")
-        cross = sum(e.d for e in g.a) * sum(e.d for e in g.b)
-        if dmax <= MAX_FEATURE_D and cross <= MAX_CROSS:
-            g.mode = "stream"
-            return None
-        big = max(g.a + g.b, key=lambda e: e.d)
-        return (f"layer {big.layer!r} has {big.d} features with reduce={g.how!r}: too many for "
-                f"streamed d x d moments, and the Gram form needs a known number of images "
-                f"(<= {MAX_GRAM_ROWS} datapoints, have "
-                f"{'unknown' if rows is None else rows}); use reduce='mean' or fewer images")
+    @staticmethod
+    def _all_metrics():
+        return tuple(FAMILY)
 
+    def _group(self, how: str, metrics: frozenset, acts) -> list[Group]:
+        groups: dict[int, Group] = {}
+        for s in "ab":
+            for i, name in enumerate(self.names[s]):
+                t = acts[s][name]
+                r = reduce_batch(t, how, self.sizes.get(how))
+                rows = r.shape[0] // max(1, t.shape[0])
+                g = groups.setdefault(rows, Group(how, rows, metrics=metrics))
+                (g.a if s == "a" else g.b).append(Entry(s, i, name, how, rows, r.shape[1]))
+        return list(groups.values())
+
+    def _options(self, g: Group) -> list[_Option]:
+        """Every form ``g`` can take, best first (fewest missing, then estimated, then bytes)."""
+        R = None if self.n_images is None else self.n_images * g.rows
+        da, db = sum(e.d for e in g.a), sum(e.d for e in g.b)
+        dmax = max(e.d for e in g.entries)
+        cca = g.metrics & {"cca", "svcca", "pwcca"}
+        cka = g.metrics - cca
+        linear = cka - {"rbf_cka"}
+        per_batch = g.rows == 1  # the minibatch estimator needs one datapoint per image
+        opts = []
+        if R is not None:
+            kept = 4 * R * (da + db) + (16 * R * dmax if cca else 0)
+            grams = 8 * R * R * (1 + len(cka)) * len(g.entries) if cka else 0
+            opts.append(_Option("kept", kept + grams, g.metrics, frozenset()))
+            if cka and cca and per_batch:
+                opts.append(_Option("kept+minibatch", kept, cca, cka))
+        if cca or linear:
+            extras = 8 * (len(g.a) * db + da * len(g.b) + 2 * (da + db)) \
+                if "debiased_cka" in g.metrics else 0
+            moments = (8 * (sum(e.d ** 2 for e in g.entries) + da * db) + extras
+                       + 8 * self.batch_size * g.rows * (da + db))
+            rbf = cka - linear if per_batch else frozenset()
+            opts.append(_Option("moments+minibatch" if rbf else "moments", moments, cca | linear,
+                                rbf))
+        if cka and per_batch:
+            opts.append(_Option("minibatch", 0, frozenset(), cka))
+        opts.append(_Option("none", 0, frozenset(), frozenset()))
+        prefer_kept = R is not None and (dmax > R or R <= AUTO_MEMORY_ROWS)
+        required = self.required & g.metrics
+
+        def rank(o: _Option):
+            pref = 0 if o.form.startswith("kept") == prefer_kept else 1
+            return (len(o.missing(required)), len(o.missing(g.metrics)), len(o.estimated),
+                    pref, o.bytes)
+        return sorted(opts, key=rank)
+
+    def _kinds(self, options) -> tuple:
+        est = {m for o in options for m in o.estimated} | ({"minibatch_cka"} & self.wanted)
+        return tuple(k for k in ("linear", "rbf") if any(KERNEL[m] == k for m in est))
+
+    def _mb_bytes(self, kinds) -> int:
+        la, lb, b = len(self.names["a"]), len(self.names["b"]), self.batch_size
+        return 8 * len(kinds) * (JACKKNIFE_GROUPS * (la * lb + la + lb) + 3 * (la + lb) * b * b)
+
+    def _fit(self, groups: list[Group]) -> dict:
+        """The best option per group whose total fits the budget (greedy downgrades)."""
+        ranked = {g: self._options(g) for g in groups}
+        for g in groups:  # what no budget could give: a structural limit, said plainly
+            lost = ranked[g][0].missing(self.required & g.metrics)
+            if lost:
+                raise ValueError(self._missing_why(g, ranked[g][0], sorted(lost)))
+        cur = dict.fromkeys(groups, 0)
+
+        def total():
+            opts = [ranked[g][cur[g]] for g in groups]
+            kinds = self._kinds(opts)
+            return sum(o.bytes for o in opts) + (self._mb_bytes(kinds) if kinds else 0)
+        while total() > self.budget:
+            moves = []
+            for g in groups:
+                o = ranked[g][cur[g]]
+                req = self.required & g.metrics
+                for k in range(cur[g] + 1, len(ranked[g])):
+                    o2 = ranked[g][k]
+                    if o2.bytes < o.bytes:
+                        moves.append((len(o2.missing(req)) - len(o.missing(req)),
+                                      o2.bytes - o.bytes, id(g), g, k))
+                        break
+            if not moves or min(moves)[0] > 0:
+                raise BudgetError(self._too_big(groups, ranked, cur))
+            *_, g, k = min(moves, key=lambda m: m[:3])
+            cur[g] = k
+        return {g: ranked[g][cur[g]] for g in groups}
+
+    def _too_big(self, groups, ranked, cur) -> str:
+        """The message of :class:`BudgetError`: the heaviest layer and its bytes."""
+        g = max(groups, key=lambda g: ranked[g][cur[g]].bytes)
+        o = ranked[g][cur[g]]
+        big = max(g.entries, key=lambda e: e.d)
+        need = ", ".join(f"{sorted(self.required & g.metrics - p.missing(g.metrics)) or 'nothing'}"
+                         f" as {p.form}: {mib(p.bytes)}" for p in ranked[g] if p.bytes)
+        return (f"the similarity statistics do not fit the memory budget of {mib(self.budget)}: "
+                f"layer {big.layer!r} of model_{big.side} has {big.d} features with "
+                f"reduce={g.how!r} ({len(g.entries)} layers in its group; {o.form} form "
+                f"needs {mib(o.bytes)}; options: {need}). Raise memory=, use reduce='mean', "
+                "select fewer layers or use fewer images. Nothing was run.")
+
+    def _missing_why(self, g: Group, opt: _Option, metrics=None) -> str:
+        lost = sorted(metrics if metrics is not None else opt.missing(g.metrics))
+        if not lost:
+            return ""
+        big = max(g.entries, key=lambda e: e.d)
+        if g.rows != 1 and any(FAMILY[m] == "cka" for m in lost) and self.n_images is None:
+            return (f"{', '.join(lost)} with reduce={g.how!r} ({g.rows} datapoints per image) "
+                    "needs kept activations and a known number of images; use reduce='flatten' "
+                    "or 'mean', or pass a sized dataset")
+        if self.n_images is None and "rbf_cka" in lost:
+            return ("rbf_cka needs n x n kernels or per-image rows: pass a sized dataset or "
+                    "reduce='flatten'")
+        return (f"not collected: within the memory budget of {mib(self.budget)} it does not "
+                f"fit next to the requested metrics (layer {big.layer!r}: {big.d} features with "
+                f"reduce={g.how!r}); ask for it in metrics= or raise memory=")
+
+    # -- accumulation ------------------------------------------------------------------
     def add(self, acts: dict[str, dict]) -> None:
         """Feed one batch of both models' activations (kept unchanged: views may be kept)."""
         for s in "ab":
@@ -238,12 +364,12 @@ class Collector:
         if mb:
             how = self.reduce["cka"]
             if self.mb_rows[side, i] != 1:  # placeholder: the cell reports why it is NaN
-                self.mb_pending[side, i] = self.minibatch.gram(torch.zeros(len(t), 1))
+                self.mb_pending[side, i] = None
                 return
-            K = self.minibatch.gram(reduce_batch(t, how, self.sizes.get(how)), (side, i))
-            if K is None:  # every value of t enters the Gram's trace
+            ks = self.minibatch.kernels(reduce_batch(t, how, self.sizes.get(how)), (side, i))
+            if ks is None:  # every value of t enters the Gram's trace
                 check_activation(t, layer, side)
-            self.mb_pending[side, i] = K
+            self.mb_pending[side, i] = ks
 
     def flush(self, b: int) -> None:
         """End a batch of ``b`` images once :meth:`take` has seen every layer of both models."""
@@ -253,8 +379,36 @@ class Collector:
                                owned=(True, True))
         if self.minibatch is not None:
             ks = {s: [self.mb_pending.pop((s, i)) for i in range(len(self.names[s]))] for s in "ab"}
-            self.minibatch.update_grams(ks["a"], ks["b"])
+            self.minibatch.update(ks["a"], ks["b"], b)
         self.n += b
+
+    def to_host(self) -> None:
+        """Bring the final statistics to the CPU (a GPU pass keeps them on the device until now)."""
+        for g in self.groups.values():
+            if g.joint is not None and g.joint.n:
+                g.joint.to("cpu")
+            for e in g.entries:
+                e.parts = [p.cpu() for p in e.parts]
+                e.shift = None if e.shift is None else e.shift.cpu()
+        if self.minibatch is not None:
+            self.minibatch.sums = {k: tuple(t.cpu() for t in v)
+                                   for k, v in self.minibatch.sums.items()}
+
+    def merge_ranks(self) -> None:
+        """Merge every statistic across the ranks of the default process group (exactly)."""
+        from . import distributed
+
+        for g in self.groups.values():
+            if g.joint is not None:
+                distributed.merge_joint(g.joint)
+            elif g.mode == "memory":
+                for e in g.entries:
+                    e.parts = [distributed.gather_rows(e.data)]
+                    e.shift = colsum64(e.parts[0].cpu()).to(e.parts[0].device) / max(
+                        1, e.parts[0].shape[0])
+        if self.minibatch is not None:
+            distributed.merge_minibatch(self.minibatch)
+        self.n = distributed.sum_int(self.n)
 
 
 def _own(r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

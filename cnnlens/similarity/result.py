@@ -53,6 +53,9 @@ class Result:
         Why ``score`` is NaN, or a caveat.
     dropped_x, dropped_y : int
         Constant (dead) neurons removed before CCA.
+    se : float
+        Standard error of ``score`` when the method provides one (NaN otherwise);
+        ``convention`` says how it was obtained.
 
     Examples
     --------
@@ -75,6 +78,7 @@ class Result:
     reason: str | None = None
     dropped_x: int = 0
     dropped_y: int = 0
+    se: float = float("nan")
 
     def __float__(self) -> float:
         return float(self.score)
@@ -95,6 +99,7 @@ class Result:
 
     def __repr__(self) -> str:
         ks = f", k_x={self.k_x}, k_y={self.k_y}" if self.k_x is not None else ""
+        ks += f", se={self.se:.2g}" if np.isfinite(self.se) else ""
         why = f", reason={self.reason!r}" if self.reason else ""
         return f"Result({self.metric}={self.score:.6g}{ks}, n={self.n}{why})"
 
