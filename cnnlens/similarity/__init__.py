@@ -39,24 +39,30 @@ from .canonical import CanonicalMaps, canonical_maps
 from .cca import cca, pwcca, svcca
 from .cka import linear_cka, minibatch_cka, rbf_cka
 from .conv import REDUCTIONS, fourier_cca, reduce_conv
+from .budget import BudgetError, Plan
 from .engine import Cancelled, similarity_matrix
 from .matrix import METRICS, MatrixResult
 from .moments import Moments
 from .result import DFTResult, Result
+from .saved import SavedResult, load_result
 
 __all__ = [
     "METRICS",
     "REDUCTIONS",
+    "BudgetError",
     "Cancelled",
     "CanonicalMaps",
     "DFTResult",
     "MatrixResult",
+    "Plan",
+    "SavedResult",
     "Moments",
     "Result",
     "canonical_maps",
     "cca",
     "fourier_cca",
     "linear_cka",
+    "load_result",
     "minibatch_cka",
     "pwcca",
     "random_spectrum",
