@@ -193,3 +193,14 @@ def test_int_keep_is_stated(pair):
     a, b, images = pair
     res = canonical_maps(a, b, images, "0", "3", k=2, keep=3)
     assert "keep=3" in res.convention and "kept 3 of 8 (A) and 3 of 6 (B)" in res.convention
+
+
+@pytest.mark.parametrize("metric", ["svcca", "cca"])
+def test_a_dead_layer_raises(pair, metric):
+    a, _, images = pair
+    dead = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).eval()
+    with torch.no_grad():
+        dead[0].weight.zero_()
+        dead[0].bias.fill_(-1.0)  # ReLU output 0 everywhere
+    with pytest.raises(ValueError, match="constant"):
+        canonical_maps(a, dead, images, "2", "1", metric=metric)

@@ -165,6 +165,13 @@ def _check(metric: str, k, keep) -> None:
         check_keep(keep)
 
 
+def _some_variance(p: Pair, rank_a: int, rank_b: int) -> None:
+    if min(rank_a, rank_b) == 0:
+        side = "A" if rank_a == 0 else "B"
+        raise ValueError(f"no canonical direction: every channel of {side} is constant over "
+                         f"the {p.n} datapoints (dead layer?)")
+
+
 def maps_from_pair(p: Pair, acts_a, acts_b, k: int = 4, metric: str = "svcca", keep=0.99,
                    rtol: float = RTOL, reduction: str = "", image: int | None = None,
                    layer_a: str = "a", layer_b: str = "b", image_means=(None, None)):
@@ -179,6 +186,7 @@ def maps_from_pair(p: Pair, acts_a, acts_b, k: int = 4, metric: str = "svcca", k
     if metric == "svcca":
         bx, by = feature_basis(p.x.S, rtol), feature_basis(p.y.S, rtol)
         kx, ky = n_keep(bx, keep), n_keep(by, keep)
+        _some_variance(p, kx, ky)
         A, B, rho = svcca_directions(bx, kx, by, ky, p.M)
         top = (f"explaining {keep:.4g} of the variance" if isinstance(keep, float)
                else f"(keep={keep})")
@@ -188,6 +196,7 @@ def maps_from_pair(p: Pair, acts_a, acts_b, k: int = 4, metric: str = "svcca", k
     else:
         wx, wy = (whitener(s.S, s.mean, p.n, rtol) for s in (p.x, p.y))
         check_n_gt_d(metric.upper(), p.n, wx.d - wx.dropped, wy.d - wy.dropped)
+        _some_variance(p, wx.rank, wy.rank)
         A, B, rho = canonical_directions(wx, wy, p.M)
         what = (f"plain CCA directions (rank-revealing whitening through each side's "
                 f"correlation matrix: effective ranks {wx.rank} (A), {wy.rank} (B); constant "
@@ -195,9 +204,6 @@ def maps_from_pair(p: Pair, acts_a, acts_b, k: int = 4, metric: str = "svcca", k
                 + ("; PWCCA's weights only average the rho, the maps are CCA's"
                    if metric == "pwcca" else ""))
     c = min(k, int(rho.shape[0]))
-    if c == 0:
-        raise ValueError(f"no canonical direction: a side has no variance over the "
-                         f"{p.n} datapoints (dead or constant channels)")
     A, B, rho = A[:, :c], B[:, :c], rho[:c]
     # one sign per pair (CCA fixes only the product): the variate rises with the channel of
     # A it loads on most, so "high" on both maps means "that channel is high"
