@@ -294,6 +294,12 @@ def canonical_maps(model_a, model_b, data, layer_a, layer_b, image: int = 0, k: 
         A bad metric, ``k``, ``reduce`` or output shape; CCA with fewer datapoints
         than channels.
 
+    Notes
+    -----
+    Memory: the moments, O(C_a^2 + C_b^2 + C_a C_b), plus n_images x (C_a + C_b)
+    float64 image means for :meth:`CanonicalMaps.top_images` (ranked by the mean
+    of each image's map, which is exactly its mean channel vector projected).
+
     Examples
     --------
     >>> import cnnlens as cl                                     # doctest: +SKIP
