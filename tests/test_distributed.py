@@ -1,0 +1,74 @@
+"""torch.distributed: two CPU ranks (gloo, 127.0.0.1) give the single-process result."""
+import os
+import socket
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from cnnlens import similarity as sim
+from conftest import tiny_cnn
+
+EXACT = ("cca", "svcca", "pwcca", "linear_cka", "debiased_cka", "rbf_cka")
+# every form: kept activations; kept + minibatch; moments + minibatch (n unknown: a generator)
+# and moments for debiased CKA too (reduce="mean": its fourth-order sums are merged as well)
+CASES = {"kept": (1 << 30, False, None), "minibatch": (1_000_000, False, None),
+         "moments": (1_000_000, True, None), "moments_cka": (1 << 30, True, "mean")}
+N, BATCH = 192, 32
+
+
+def _images():
+    return torch.rand(N, 3, 16, 16, generator=torch.Generator().manual_seed(11))
+
+
+def _run(images, case):
+    memory, streamed, reduce = CASES[case]
+    data = (images[i:i + BATCH] for i in range(0, len(images), BATCH)) if streamed else images
+    return sim.similarity_matrix(tiny_cnn(0), tiny_cnn(1), data, metrics=EXACT,
+                                 batch_size=BATCH, memory=memory, reduce=reduce)
+
+
+def _rank(rank: int, world: int, port: int, out: str) -> None:
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    try:
+        torch.set_num_threads(1)
+        shard = _images().chunk(world)[rank]   # each rank: its own contiguous shard
+        arrays = {}
+        for name in CASES:
+            res = _run(shard, name)
+            arrays[f"{name}.n"] = np.array(res.n)
+            arrays[f"{name}.forms"] = np.array(repr(res.plan))
+            for m in EXACT:
+                arrays[f"{name}.{m}"] = res.matrix(m)
+            arrays[f"{name}.spectrum"] = res.spectrum(1, 1)
+        np.savez(f"{out}/rank{rank}.npz", **arrays)
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_ranks_equal_one_process_over_the_concatenated_data(tmp_path):
+    mp.spawn(_rank, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    ranks = [np.load(tmp_path / f"rank{r}.npz") for r in range(2)]
+    for name in CASES:
+        single = _run(_images(), name)
+        assert repr(single.plan).split("\n")[1:] == str(ranks[0][f"{name}.forms"]).split("\n")[1:]
+        for r in ranks:
+            assert int(r[f"{name}.n"]) == N
+            for m in EXACT:
+                # exact metrics: merged statistics equal those of one pass; minibatch CKA
+                # (the streamed budget's CKA): the same estimator over the same batches
+                np.testing.assert_allclose(r[f"{name}.{m}"], single.matrix(m), atol=1e-9,
+                                           rtol=0, err_msg=f"{name} {m}")
+            np.testing.assert_allclose(r[f"{name}.spectrum"], single.spectrum(1, 1), atol=1e-9)
+    assert "minibatch" in str(ranks[0]["minibatch.forms"])
+    assert "moments" in str(ranks[0]["moments.forms"])
+    assert "debiased_cka" in str(ranks[0]["moments_cka.forms"]).split("moments")[1]
