@@ -6,9 +6,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import tiny_cnn
 
 from cnnlens import similarity as sim
-from conftest import tiny_cnn
 
 EXACT = ("cca", "svcca", "pwcca", "linear_cka", "debiased_cka", "rbf_cka")
 # every form: kept activations; kept + minibatch; moments + minibatch (n unknown: a generator)

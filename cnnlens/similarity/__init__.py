@@ -35,11 +35,11 @@ Where cnnlens deliberately differs from the original code:
   uncentred Grams are off by up to 7e-2 on resnet activations).
 """
 from .baseline import random_spectrum
+from .budget import BudgetError, Plan
 from .canonical import CanonicalMaps, canonical_maps
 from .cca import cca, pwcca, svcca
 from .cka import linear_cka, minibatch_cka, rbf_cka
 from .conv import REDUCTIONS, fourier_cca, reduce_conv
-from .budget import BudgetError, Plan
 from .engine import Cancelled, similarity_matrix
 from .matrix import METRICS, MatrixResult
 from .moments import Moments
@@ -54,10 +54,10 @@ __all__ = [
     "CanonicalMaps",
     "DFTResult",
     "MatrixResult",
-    "Plan",
-    "SavedResult",
     "Moments",
+    "Plan",
     "Result",
+    "SavedResult",
     "canonical_maps",
     "cca",
     "fourier_cca",

@@ -106,8 +106,8 @@ class Plan:
                    [PlanRow(**(r | {"metrics": tuple(r["metrics"])})) for r in d["rows"]])
 
     def __repr__(self) -> str:
-        lines = [f"Plan: {mib(self.total)} of a {mib(self.budget)} budget, "
-                 f"n_images={self.n_images}"]
+        lines = [(f"Plan: {mib(self.total)} of a {mib(self.budget)} budget, "
+                  f"n_images={self.n_images}")]
         for r in self.rows:
             kind = "exact" if r.exact else "estimator"
             why = f"  ({r.why})" if r.why else ""
