@@ -13,6 +13,7 @@ import { paintFilterBox } from "./lib/filters.js";
 import { layout, paintImage, paintTiles, sizeCanvas } from "./lib/tiles.js";
 import { Listeners, context2d, debounce, fmt, h, refModel, select, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
+import { featvisPanel } from "./lib/featvis.js";
 
 const STAGE = 224;  // CSS px of the longer side of the enlarged channel
 const SLIDER_MS = 150;
@@ -101,6 +102,8 @@ async function render({ model, el }) {
     filtBox, h("div", { className: "cnnlens-row" }, [bySel]), topNote, top,
   ]);
   el.append(root);
+  const featvis = featvisPanel(model, grid, L);  // beside the top images: the same question
+  root.append(featvis.el);
 
   function drawStage(src) {
     const img = isCurrent(model, grid) || model.get("image_index") === grid.get("image_index")
@@ -195,6 +198,7 @@ async function render({ model, el }) {
     drawStage(n >= 0 ? src : null);
     drawFilter();
     drawTop();
+    featvis.draw();
     root.dataset.rendered = current || n < 0 ? "1" : "0";
   }
 

@@ -18,6 +18,7 @@ from ..encode import payload_nbytes
 from ..inspector import Inspector
 from .activation_grid import ActivationGrid, grid_frames
 from .detail_job import DetailJob
+from .featvis_job import FeatvisJob, lens_featvis
 from .filter_grid import FilterGrid, weight_histogram
 from .image_picker import ImagePicker
 from .layer_tree import LayerTreeView, tree_nodes
@@ -123,6 +124,7 @@ class Lens(LensLinks, W.VBox):
             layout=W.Layout(flex="0 0 300px", width="300px"),
         )
         self._job = DetailJob(self._inspector, self.detail, self.grid)
+        self._featvis = FeatvisJob(self._inspector, self.detail, self.grid)
         self.picker = ImagePicker(grid=self.grid)
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="Add image")
         self.upload.add_class("cnnlens-needs-kernel")  # hidden in exported pages (no kernel)
@@ -148,6 +150,8 @@ class Lens(LensLinks, W.VBox):
         self.grid.observe(self._on_grid, names=["layer", "image_index", "page", "sort"])
         self.grid.observe(self._on_neuron, names=["neuron"])
         self.detail.observe(lambda _: self._job.update(), names=["by", "k"])
+        self.detail.on_msg(self._featvis.on_msg)  # the "visualise" button
+        self.grid.observe(lambda _: self._featvis.show_cached(), names=["layer", "neuron"])
         self.upload.observe(self._on_upload, names=["value"])
 
     # -- public mirrors of the UI selection ------------------------------------------
@@ -211,6 +215,26 @@ class Lens(LensLinks, W.VBox):
         from ..export import export_lens
 
         return export_lens(self, path, **kwargs)
+
+    def visualize(self, layer=None, channel=None, size=None, steps: int = 256, seed: int = 0):
+        """Feature visualisation of ``channel`` of ``layer`` (default: the selected ones).
+
+        See :func:`cnnlens.featvis.visualize`; the size defaults to the images' size and
+        the input normalisation follows the image set (:func:`cnnlens.featvis.normalization`).
+        Runs on the calling thread (the pane's "visualise" button runs it on a worker) and
+        is cached: the neuron pane shows the result when that neuron is selected.
+
+        >>> vis = lens.visualize("conv3", 5, steps=64)     # doctest: +SKIP
+        >>> vis.image.shape, vis.activation                # doctest: +SKIP
+        ((16, 16, 1), 3.1...)
+        """
+        layer = self.layer if layer is None else layer
+        channel = self.neuron if channel is None else int(channel)
+        if channel < 0:
+            raise ValueError("no channel given and no neuron selected (lens.neuron is -1)")
+        vis = lens_featvis(self._inspector, layer, channel, size=size, steps=steps, seed=seed)
+        self._featvis.show(vis)  # in the pane, if that neuron is selected
+        return vis
 
     def activations(self, layer=None, images=None):
         """Activations of ``layer`` (default: the selected one); see :meth:`Inspector.activations`."""

@@ -62,6 +62,22 @@ class NeuronDetail(anywidget.AnyWidget):
     frame_images = t.Dict().tag(sync=True)
     """dict: thumbnails of every image in ``frames``: ``ids`` int32 bytes, ``images``
     (encode_images). Default ``{}``."""
+    vis = t.Dict().tag(sync=True)
+    """dict: the latest feature visualisation (``featvis_job.vis_payload``): ``image``
+    (encode_images, values in [0, 1]), ``layer``, ``neuron``, ``activation``, ``steps``,
+    ``seed``, ``size``. Shown when its layer/neuron are selected. Default ``{}``."""
+    vis_key = t.Unicode("").tag(sync=True)
+    """str: ``"layer|neuron"`` that ``vis_status``/``vis_progress``/``vis_error`` describe."""
+    vis_status = t.Enum(("none", "running", "ready", "error"), "none").tag(sync=True)
+    """str: the visualisation of ``vis_key``: ``"none"``, ``"running"`` (off the kernel
+    thread, see ``vis_progress``), ``"ready"`` (in ``vis``) or ``"error"``. Default ``"none"``."""
+    vis_progress = t.Float(0.0).tag(sync=True)
+    """float: share of the optimisation steps done, 0..1. Default 0."""
+    vis_error = t.Unicode("").tag(sync=True)
+    """str: why the visualisation failed, shown in place. Default ``""``."""
+    vis_frames = t.Dict().tag(sync=True)
+    """dict: ``layer -> visualisations`` for kernel-less pages (``featvis_job.vis_frames``).
+    Default ``{}``."""
 
     @t.validate("k")
     def _valid_k(self, proposal):
