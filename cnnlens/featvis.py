@@ -47,7 +47,7 @@ from cnnlens.inputs import IMAGENET_MEAN, IMAGENET_STD, expected_size, first_con
 from cnnlens.inputs import model_dtype
 from cnnlens.probe import Layer, resolve
 
-__all__ = ["Cancelled", "Visualization", "clear_cache", "visualize"]
+__all__ = ["Cancelled", "Visualization", "cached", "clear_cache", "normalization", "visualize"]
 
 DEFAULT_SIZE = 224
 """Side used when neither ``size`` nor the model (:func:`expected_size`) gives one."""
@@ -274,18 +274,8 @@ def visualize(model: nn.Module, layer, channel: int, size=None, steps: int = 256
     >>> v.image.shape, v.settings["steps"], v.activation > float(v.trace[0])
     ((12, 20, 1), 8, True)
     """
-    (target,) = resolve(model, [layer] if isinstance(layer, (str, Layer)) else layer)
-    conv = first_conv(model)
-    channels = int(channels or (conv[1].in_channels if conv else 3))
-    h, w = _hw(size if size is not None else expected_size(model) or DEFAULT_SIZE)
-    settings = {"size": (h, w), "steps": int(steps), "seed": int(seed), "lr": float(lr),
-                "channels": channels, "decorrelate": bool(decorrelate), "jitter": bool(jitter),
-                "normalize": normalize if normalize is None or isinstance(normalize, str)
-                or callable(normalize) else repr(normalize)}
-    norm = _normalizer(normalize)  # bad values raise now, not after a cache hit
-    key = (_fingerprint(model), target.name, int(channel), repr(pick),
-           tuple((k, v if isinstance(v, (int, float, str, tuple, bool, type(None))) else id(v))
-                 for k, v in settings.items()))
+    target, settings, norm, key = _prepare(model, layer, channel, size, steps, seed, lr,
+                                           normalize, channels, decorrelate, jitter, pick)
     if cache:
         with _CACHE_LOCK:
             hit = _CACHE.get(model, {}).get(key)
@@ -300,6 +290,60 @@ def visualize(model: nn.Module, layer, channel: int, size=None, steps: int = 256
             while len(entries) > CACHE_ENTRIES:
                 entries.popitem(last=False)
     return vis
+
+
+def _prepare(model, layer, channel, size, steps, seed, lr=0.05, normalize=None, channels=None,
+             decorrelate=True, jitter=True, pick=None):
+    """Resolve the layer and settings; return ``(layer, settings, normaliser, cache key)``."""
+    (target,) = resolve(model, [layer] if isinstance(layer, (str, Layer)) else layer)
+    conv = first_conv(model)
+    channels = int(channels or (conv[1].in_channels if conv else 3))
+    h, w = _hw(size if size is not None else expected_size(model) or DEFAULT_SIZE)
+    settings = {"size": (h, w), "steps": int(steps), "seed": int(seed), "lr": float(lr),
+                "channels": channels, "decorrelate": bool(decorrelate), "jitter": bool(jitter),
+                "normalize": normalize if normalize is None or isinstance(normalize, str)
+                or callable(normalize) else repr(normalize)}
+    norm = _normalizer(normalize)  # bad values raise now, not after a cache hit
+    key = (_fingerprint(model), target.name, int(channel), repr(pick),
+           tuple((k, v if isinstance(v, (int, float, str, tuple, bool, type(None))) else id(v))
+                 for k, v in settings.items()))
+    return target, settings, norm, key
+
+
+def cached(model: nn.Module, layer, channel: int, size=None, steps: int = 256, seed: int = 0,
+           **kwargs) -> Visualization | None:
+    """The cached result :func:`visualize` would return for these arguments, else None.
+
+    Never optimises: for a view that shows a visualisation as soon as it is selected.
+
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3))
+    >>> cached(net, "0", 1, size=8, steps=4) is None
+    True
+    """
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("progress", "cancel", "cache")}
+    *_, key = _prepare(model, layer, channel, size, steps, seed, **kwargs)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(model, {}).get(key)
+    return None if hit is None else replace(hit, cached=True)
+
+
+def normalization(images: torch.Tensor):
+    """``normalize`` for :func:`visualize` that matches an image set: None when every value
+    lies in [0, 1] (cnnlens's default inputs), else the (mean, std) per channel that maps
+    [0, 1] onto each channel's min..max (for ImageNet-normalised images that is ImageNet's
+    mean and std, up to the darkest and brightest pixels present).
+
+    >>> normalization(torch.rand(4, 3, 8, 8)) is None
+    True
+    """
+    x = torch.as_tensor(images, dtype=torch.float32)
+    lo = x.amin(dim=(0, *range(2, x.dim()))) if x.dim() > 1 else x.min()[None]
+    hi = x.amax(dim=(0, *range(2, x.dim()))) if x.dim() > 1 else x.max()[None]
+    if bool((lo >= 0).all() and (hi <= 1).all()):
+        return None
+    span = (hi - lo).clamp_min(1e-6)
+    # x_model = lo + x * span = (x - mean) / std  with  std = 1 / span, mean = -lo / span
+    return (tuple((-lo / span).tolist()), tuple((1 / span).tolist()))
 
 
 def _optimise(model, target: Layer, channel: int, settings: dict, norm, pick, progress,
