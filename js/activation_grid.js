@@ -28,6 +28,18 @@ export function gridLayout(dec, cssWidth) {
   return layout(dec.n, dec.h, dec.w, { gap: 1, zoom, cssWidth });
 }
 
+/**
+ * Whether the selected neuron stays on a newly painted layer: both maps or both vectors,
+ * and it exists there. Mirror of cnnlens.widgets.layer_tree.keeps_neuron (the kernel's rule;
+ * this one serves pages without a kernel).
+ * @param {{kind:string}|null} prev the decoded payload painted before (null: first paint)
+ * @param {{kind:string, total:number}} dec the new one
+ */
+export function keepsNeuron(prev, dec, neuron) {
+  if (neuron < 0 || !prev) return true;
+  return neuron < dec.total && prev.kind === dec.kind;
+}
+
 /** The sentence under the toolbar: what is shown, and whether it is downsampled or paged. */
 export function describePayload(dec, normalize) {
   if (dec.kind === "vector") {
@@ -123,6 +135,9 @@ async function render({ model, el }) {
         return;
       }
       stats = tileStats(dec);
+    }
+    if (!live && shown && shown.dec.layer !== dec.layer && !keepsNeuron(shown.dec, dec, model.get("neuron"))) {
+      model.set("neuron", -1);  // no kernel to apply the rule: a unit is not a channel
     }
     const order = sortOrder(dec.channels, model.get("sort"), stats);
     const lay = gridLayout(dec, root.clientWidth || el.clientWidth || 640);

@@ -14,6 +14,7 @@ import { layout, paintImage, paintTiles, sizeCanvas } from "./lib/tiles.js";
 import { Listeners, context2d, debounce, fmt, h, refModel, select, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
 import { featvisPanel } from "./lib/featvis.js";
+import { drawDistribution } from "./lib/distribution.js";
 
 const STAGE = 224;  // CSS px of the longer side of the enlarged channel
 const SLIDER_MS = 150;
@@ -46,7 +47,7 @@ export function topSource(model, grid) {
   const t = model.get("top");
   if (current && status === "ready" && t) {
     return { status, source: "live", top: { indices: ints(t.indices), scores: floats(t.scores), by: t.by,
-      images: t.images, ids: null } };
+      images: t.images, ids: null, values: t.values ? floats(t.values) : null } };
   }
   const f = frameTop(model, grid);
   if (f) {
@@ -92,13 +93,14 @@ async function render({ model, el }) {
   const stage = h("div", { className: "cnnlens-detail-stage" }, [base, overlay]);
   const slider = h("input", { type: "range", min: 0, max: 1, step: 0.05, value: model.get("opacity"), title: "overlay opacity" });
   const bySel = select([["mean", "top by mean"], ["max", "top by max"]], model.get("by"), "cnnlens-needs-kernel");
+  const opacityRow = h("div", { className: "cnnlens-row" }, [h("span", { className: "cnnlens-dim", text: "overlay" }), slider]);
+  const dist = h("div", { className: "cnnlens-dist", hidden: true });
   const filt = h("canvas", { className: "cnnlens-detail-filter" });
   const filtBox = h("div", {}, [h("div", { className: "cnnlens-dim", text: "filter" }), filt]);
   const top = h("div", { className: "cnnlens-thumbs cnnlens-top" });
   const topNote = h("div", { className: "cnnlens-dim cnnlens-top-status", attrs: { role: "status" } });
   const root = h("div", { className: "cnnlens-view cnnlens-detail", attrs: { "data-rendered": "0" } }, [
-    head, range, error, stage,
-    h("div", { className: "cnnlens-row" }, [h("span", { className: "cnnlens-dim", text: "overlay" }), slider]),
+    head, range, error, stage, opacityRow, dist,
     filtBox, h("div", { className: "cnnlens-row" }, [bySel]), topNote, top,
   ]);
   el.append(root);
@@ -109,6 +111,10 @@ async function render({ model, el }) {
     const img = isCurrent(model, grid) || model.get("image_index") === grid.get("image_index")
       ? decodeImages(model.get("image")) : null;
     const vector = !src || src.dec.kind === "vector";
+    // a linear unit has no spatial map: no stage at all (its value and distribution say it)
+    stage.hidden = !!src && src.dec.kind === "vector";
+    opacityRow.hidden = vector;
+    root.dataset.stage = stage.hidden ? "none" : vector ? "image" : "map";
     const [ih, iw] = img ? [img.h, img.w] : src && !vector ? [src.dec.h, src.dec.w] : [0, 0];
     const z = ih && iw ? STAGE / Math.max(ih, iw) : 1;
     const css = { width: `${Math.round(iw * z)}px`, height: `${Math.round(ih * z)}px` };
@@ -185,7 +191,8 @@ async function render({ model, el }) {
       head.textContent = `${layer}: click a channel to inspect it`;
       range.textContent = "";
     } else {
-      head.textContent = `${layer} · neuron ${n} · image ${grid.get("image_index")}`;
+      const unit = src && src.dec.kind === "vector";
+      head.textContent = `${layer} · ${unit ? "unit" : "channel"} ${n} · image ${grid.get("image_index")}`;
       if (src) {
         const [lo, hi] = rangeOf(src.dec, 0);
         range.textContent = src.dec.kind === "vector"
@@ -199,6 +206,9 @@ async function render({ model, el }) {
     drawFilter();
     drawTop();
     featvis.draw();
+    // a linear unit: its value read against every image's (the kernel's top-k pass scores all)
+    const values = n >= 0 && src?.dec.kind === "vector" ? topSource(model, grid).top?.values : null;
+    drawDistribution(dist, values, values ? valueAt(src.dec, 0, src.dec.data[0]) : NaN);
     root.dataset.rendered = current || n < 0 ? "1" : "0";
   }
 

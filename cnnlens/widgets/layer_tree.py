@@ -115,3 +115,31 @@ def channel_count(tree, layer: str) -> int:
         return 0
     vector = len(shape) == 1 or all(s == 1 for s in shape[1:])
     return math.prod(shape) if vector else int(shape[0])
+
+
+def keeps_neuron(tree, old: str, new: str, neuron: int) -> bool:
+    """Whether a neuron selected on layer ``old`` stays selected on layer ``new``.
+
+    Kept while both layers are maps (a conv's channel k is the channel k of the ReLU or
+    pool after it) or both vectors, and it exists on ``new``; a switch between a map and a
+    vector clears it: channel 11 of a conv and unit 11 of a linear layer have nothing in
+    common (issue 11 showed "fc1 · neuron 11" carried over from conv2).
+    Mirror of ``keepsNeuron`` in js/activation_grid.js.
+
+    >>> from types import SimpleNamespace as NS
+    >>> tree = {"conv": NS(shape=(16, 8, 8)), "relu": NS(shape=(16, 8, 8)), "fc": NS(shape=(64,))}
+    >>> keeps_neuron(tree, "conv", "relu", 11), keeps_neuron(tree, "conv", "fc", 11)
+    (True, False)
+    """
+    if neuron < 0:
+        return True
+    n = channel_count(tree, new)
+
+    def vector(name):
+        try:
+            shape = tree[name].shape
+        except KeyError:
+            return None
+        return bool(shape) and (len(shape) == 1 or all(s == 1 for s in shape[1:]))
+
+    return neuron < n and vector(old) == vector(new)

@@ -13,7 +13,7 @@ from ..encode import encode_images, encode_maps
 from .activation_grid import describe
 from .filter_grid import filter_state, selected_filter, set_histogram
 from .image_picker import MAX_THUMBS, image_from_upload
-from .layer_tree import channel_count
+from .layer_tree import channel_count, keeps_neuron
 
 __all__ = ["LensLinks"]
 
@@ -32,9 +32,10 @@ class LensLinks:
         name = change["name"]
         if name == "layer":
             self._quiet = True
-            try:  # a new layer starts on its first page; keep the neuron only if it exists there
-                self.grid.page = 0
-                if self.grid.neuron >= self._channels(self.grid.layer):
+            try:  # a new layer starts on its first page; the neuron stays only if it means
+                self.grid.page = 0  # the same there (layer_tree.keeps_neuron)
+                if not keeps_neuron(self._inspector.layers, change["old"], change["new"],
+                                    self.grid.neuron):
                     self.grid.neuron = -1
             finally:
                 self._quiet = False

@@ -40,7 +40,8 @@ class NeuronDetail(anywidget.AnyWidget):
     kernels = t.Dict().tag(sync=True)
     """dict: ``encode_weights`` payload of this channel's filter ({} if none). Default ``{}``."""
     top = t.Dict().tag(sync=True)
-    """dict: top-k images: ``images`` (encode_images), ``indices`` int32 bytes, ``scores`` float32 bytes."""
+    """dict: top-k images: ``images`` (encode_images), ``indices`` int32 bytes, ``scores`` float32
+    bytes, ``values`` float32 bytes (every image's score, for the unit's distribution)."""
     top_status = t.Enum(TOP_STATUS, "none").tag(sync=True)
     """str: state of ``top`` for this layer/neuron: ``"none"`` (no neuron), ``"pending"`` (being
     ranked off the kernel thread), ``"ready"`` or ``"error"`` (see ``error``). Default ``"none"``."""
@@ -154,6 +155,8 @@ def top_state(inspector, layer: str, neuron: int, *, k: int = 8, by: str = "mean
         "indices": idx.to(torch.int32).numpy().tobytes(),
         "scores": encode_vector(scores),
         "by": by,
+        # every image's score: the distribution a linear unit's value is read against
+        "values": encode_vector(inspector.channel_scores(layer, by)[:, neuron]),
     }
     return {"top": top, "top_status": "ready"}
 

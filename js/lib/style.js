@@ -62,6 +62,9 @@ const CSS = `
 /* the caption goes under the image: over it, it covered the digits (issue 11) */
 .cnnlens-thumb .cnnlens-dim { display: block; text-align: center; font-size: 10px; line-height: 1.2; }
 .cnnlens-detail-stage { position: relative; }
+.cnnlens-dist-bar { fill: var(--jp-brand-color1, #31688e); }
+.cnnlens-dist-axis { stroke: var(--jp-border-color1, #bdbdbd); }
+.cnnlens-dist-mark { stroke: #e6194b; stroke-width: 2; }  /* the selection accent, as on the grid */
 .cnnlens-detail-stage canvas { position: absolute; left: 0; top: 0; }
 .cnnlens-row { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
 /* Controls that only a kernel can serve (Run, uploads, paging, re-ranking) are hidden in a

@@ -167,3 +167,24 @@ def test_dark_theme_text_is_readable_and_compare_screenshots(lab_laptop):
         assert bad == [], "dark theme: text under 4.5:1 contrast\n" + "\n".join(bad)
     finally:
         set_theme(page, "JupyterLab Light", light=True)
+
+
+def test_linear_unit_shows_value_and_distribution_not_a_map(lab_laptop):
+    nb, page = lab_laptop, lab_laptop.page
+    a = pane(page, "a")
+    detail = a.locator(".cnnlens-detail")
+    nb.execute("cmp.pair = None; cmp.lens_a.layer = '3'; cmp.lens_a.neuron = 11")
+    detail.and_(page.locator("[data-layer='3'][data-neuron='11'][data-rendered='1']")).wait_for()
+    assert a.locator("canvas.cnnlens-detail-channel").is_visible()
+    # a click on the linear layer: channel 11 of a conv is no unit of it, the kernel clears it
+    a.locator(f".cnnlens-tree {attr('data-layer-name', '7')}").click()
+    detail.and_(page.locator("[data-layer='7'][data-neuron='-1']")).wait_for()
+    assert nb.eval("cmp.lens_a.neuron") == -1
+    assert not a.locator("canvas.cnnlens-detail-channel").is_visible(), "stale conv map shown"
+    a.locator(".cnnlens-grid[data-layer='7'][data-rendered='1'] canvas.cnnlens-canvas").click(
+        position={"x": 2, "y": 2})
+    detail.and_(page.locator("[data-layer='7'][data-neuron='0'][data-topk='ready']")).wait_for()
+    assert not a.locator(".cnnlens-detail-stage").is_visible()
+    dist = detail.locator(".cnnlens-dist")
+    assert dist.is_visible() and dist.get_attribute("data-count") == str(nb.eval("len(cmp.lens_a.images)"))
+    assert dist.get_attribute("data-marker") is not None

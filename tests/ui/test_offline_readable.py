@@ -83,3 +83,36 @@ def test_no_click_scrolls_the_exported_page(laptop, compare_page_path):
     pane_a.locator(".cnnlens-detail[data-neuron='0']").wait_for()
     page.wait_for_timeout(100)
     assert abs(scroll_y(page) - before) <= SCROLL_TOLERANCE, (before, scroll_y(page))
+
+
+def test_linear_unit_shows_no_spatial_map_and_neuron_resets(laptop, compare_page_path):
+    cmp, path = compare_page_path
+    page = laptop
+    open_compare(page, path)
+    pane_a = page.locator(".cnnlens-compare .cnnlens-lens").nth(0)
+    grid, detail = pane_a.locator(".cnnlens-grid"), pane_a.locator(".cnnlens-detail")
+    # conv "3" (16 channels of 8x8), channel 11: the detail shows its map over the image
+    pane_a.locator(f".cnnlens-tree {attr('data-layer-name', '3')}").click()
+    grid.and_(page.locator("[data-layer='3'][data-rendered='1']")).wait_for()
+    canvas = grid.locator("canvas.cnnlens-canvas")
+    assert grid.get_attribute("data-tiles") == "16"
+    canvas.click(position={"x": 2, "y": 2})  # tile 0 (sorted by index), then arrows to 11
+    for _ in range(11):
+        canvas.press("ArrowRight")
+    detail.and_(page.locator("[data-neuron='11'][data-layer='3']")).wait_for()
+    assert detail.get_attribute("data-stage") == "map"
+    assert detail.locator("canvas.cnnlens-detail-channel").is_visible()
+    # to the linear layer "7" (10 units): channel 11 is no unit of it; the selection clears
+    pane_a.locator(f".cnnlens-tree {attr('data-layer-name', '7')}").click()
+    grid.and_(page.locator("[data-layer='7'][data-rendered='1']")).wait_for()
+    detail.and_(page.locator("[data-layer='7'][data-neuron='-1']")).wait_for()
+    assert grid.get_attribute("data-neuron") == "-1"
+    assert not detail.locator("canvas.cnnlens-detail-channel").is_visible(), "stale conv map shown"
+    # a unit of it: its value, no stale spatial overlay, no input image posing as a map
+    canvas.click(position={"x": 2, "y": 2})
+    detail.and_(page.locator("[data-layer='7'][data-neuron='0']")).wait_for()
+    assert detail.get_attribute("data-stage") == "none"
+    assert not detail.locator(".cnnlens-detail-stage").is_visible()
+    assert not detail.locator("canvas.cnnlens-detail-channel").is_visible()
+    assert "unit 0" in detail.locator(".cnnlens-toolbar").first.inner_text()
+    assert detail.locator(".cnnlens-note").first.inner_text().startswith("value ")
