@@ -130,3 +130,75 @@ def test_bad_layer_names_the_closest_valid_ones(digit_net):
     with pytest.raises(ValueError, match="normalize must be"):
         visualize(digit_net, "conv3", 0, steps=2, normalize="cifar")
     assert no_hooks(digit_net)
+
+
+# -- the neuron pane (widget wiring only: the computation is the core's) ----------------------
+def _gated_lens(digit_net, n=40):
+    """A Lens whose model holds worker-thread forwards at a Gate (events, not timing)."""
+    from collections import OrderedDict
+
+    from test_inspector import Gate
+
+    from cnnlens.widgets.lens import Lens
+
+    gate = Gate()
+    gate.release.set()
+    net = nn.Sequential(OrderedDict(gate=gate, net=copy.deepcopy(digit_net)))
+    lens = Lens(net, cl.demo.data().test.images[:n], layer="net.conv3", neuron=5)
+    assert lens.wait(20)
+    gate.release.clear()
+    gate.entered.clear()
+    return lens, gate
+
+
+def _click(lens, **content):
+    lens.detail._handle_custom_msg(content, [])  # what the browser's button sends
+
+
+def test_visualise_button_runs_off_the_kernel_thread_with_progress(digit_net):
+    import threading
+
+    lens, gate = _gated_lens(digit_net)
+    lens._featvis.steps = 24
+    statuses, threads = [], set()
+    lens.detail.observe(lambda c: statuses.append(c["new"]), names=["vis_status"])
+    lens.detail.observe(lambda c: threads.add(threading.current_thread().name),
+                        names=["vis_progress"])
+    _click(lens, event="visualize", layer="net.conv3", neuron=5)
+    assert gate.entered.wait(15)  # the worker is optimising; the kernel thread is free
+    assert (lens.detail.vis_status, lens.detail.vis_key) == ("running", "net.conv3|5")
+    gate.release.set()
+    assert lens._featvis.wait(30) and not gate.timed_out
+    d = lens.detail
+    assert statuses == ["running", "ready"] and d.vis_progress == 1.0 and d.vis_error == ""
+    assert "cnnlens-featvis" in threads
+    assert (d.vis["layer"], d.vis["neuron"], d.vis["steps"]) == ("net.conv3", 5, 24)
+    assert d.vis["image"]["shape"] == [1, 16, 16, 1] and len(d.vis["image"]["data"]) == 256
+    assert isinstance(d.get_state()["vis"], dict)  # serialisable (bytes go as buffers)
+    lens.neuron = 6  # another neuron: nothing for it yet
+    assert (d.vis_status, d.vis_key) == ("none", "net.conv3|6")
+    lens.neuron = 5  # back: the cached image shows at once, no worker
+    assert d.vis_status == "ready" and lens._featvis.wait(0)  # no worker ran
+    vis = lens.visualize(steps=6)  # the Python API, on the calling thread; shown as selected
+    assert vis.layer == "net.conv3" and vis.channel == 5 and d.vis["steps"] == 6
+    assert no_hooks(lens.inspector.model)
+
+
+def test_visualise_cancel_and_errors_in_place(digit_net):
+    lens, gate = _gated_lens(digit_net)
+    lens._featvis.steps = 10_000
+    _click(lens, event="visualize", layer="net.conv3", neuron=5)
+    assert gate.entered.wait(15)
+    _click(lens, event="cancel")
+    assert lens.detail.vis_status == "none"  # said at once
+    gate.release.set()
+    assert lens._featvis.wait(30)  # stopped at its next step, not after 10,000
+    assert lens.detail.vis_status == "none" and lens.detail.vis == {}
+    lens._featvis.steps = 4
+    _click(lens, event="visualize", layer="net.conv3", neuron=99)
+    assert lens._featvis.wait(30)
+    d = lens.detail
+    assert (d.vis_status, d.vis_key) == ("error", "net.conv3|99")
+    assert "channel 99 out of range" in d.vis_error
+    net = lens.inspector.model
+    assert no_hooks(net) and all(p.requires_grad for p in net.parameters())

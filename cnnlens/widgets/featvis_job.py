@@ -157,7 +157,15 @@ class FeatvisJob:
         if event == "visualize":
             self.request(str(content["layer"]), int(content["neuron"]))
         elif event == "cancel":
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop the running visualisation at its next step and drop a waiting one."""
+        with self._lock:  # the worker picks up a request and clears the event under it too
+            self._request = None
             self._cancel.set()
+            if self._detail.vis_status == "running":
+                self._set(vis_status="none", vis_progress=0.0)
 
     def request(self, layer: str, neuron: int) -> None:
         """Visualise ``neuron`` of ``layer`` on the worker (cancels a running one)."""
