@@ -137,3 +137,25 @@ def test_gpu_pass_equals_cpu_pass(model, model_b, many_images):
                                 device="cuda")
     for m in PICKER:
         np.testing.assert_allclose(gpu.matrix(m), cpu.matrix(m), atol=1e-6, err_msg=m)
+
+
+def test_compare_fills_every_picker_metric_and_opens_a_saved_run_without_a_pass(
+        model, model_b, many_images, tmp_path):
+    counted = Counting(model)
+    cmp = cl.Compare(counted, model_b, many_images, metric="linear_cka", memory=1_000_000,
+                     batch_size=32)
+    assert cmp.wait()
+    assert "minibatch" in cmp.status.value and "budget" in cmp.status.value
+    for m in PICKER:  # no cell "not collected" after any switch
+        cmp.metric = m
+        assert np.isfinite(cmp.matrix).all(), m
+    cmp.result.save(tmp_path / "run.npz")
+    calls = counted.calls
+    back = cl.Compare(counted, model_b, many_images, result=cl.load_result(tmp_path / "run.npz"))
+    assert back.wait() and counted.calls == calls   # the panes show images; no pass ran
+    back.metric = "rbf_cka"
+    np.testing.assert_array_equal(back.matrix, cmp.result.matrix("rbf_cka"))
+    back.pair = (1, 2)
+    assert len(back.spectrum.curve.y) > 0
+    cmp.close()
+    back.close()

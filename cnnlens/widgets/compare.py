@@ -23,7 +23,8 @@ from .spectrum import Spectrum
 
 __all__ = ["METRICS", "Compare"]
 
-OPTIONS = ("reduce", "batch_size", "device", "autostart", "precompute", "lens_options")
+OPTIONS = ("reduce", "batch_size", "device", "memory", "result", "autostart", "precompute",
+           "lens_options")
 
 
 class Compare(MatrixJob, W.VBox):
@@ -56,7 +57,13 @@ class Compare(MatrixJob, W.VBox):
     batch_size : int
         Batch size of the similarity pass and of the panes. Default 64.
     device : str or torch.device, optional
-        Where the similarity pass runs.
+        Where the similarity pass runs (a pair ``(device_a, device_b)`` splits the models).
+    memory : "auto" or int
+        Memory budget of the pass's statistics in bytes (see
+        :func:`cnnlens.similarity.similarity_matrix`); the plan shows in the status line.
+    result : MatrixResult or SavedResult, optional
+        A finished result (say ``cl.load_result("run.npz")`` from a ``torchrun`` job):
+        shown as is, with no pass over the data; its layers are the heatmap's.
     autostart : bool
         Start the background job at once. Default True (else call :meth:`run`).
     precompute : bool or "auto"
@@ -77,7 +84,12 @@ class Compare(MatrixJob, W.VBox):
                             f"valid options: {', '.join(valid)}")
         self._check_metric(metric)
         self._models, self._data = (model_a, model_b), data
-        self._engine_opts = {k: options[k] for k in ("reduce", "batch_size", "device") if k in options}
+        self._engine_opts = {k: options[k] for k in ("reduce", "batch_size", "device", "memory")
+                             if k in options}
+        finished = options.get("result")
+        if finished is not None:  # its layers, unless the caller chose the same ones
+            layers_a = finished.layers_a if layers_a is None else layers_a
+            layers_b = finished.layers_b if layers_b is None else layers_b
         self._precompute = options.get("precompute", "auto")
         self._init_job()
 
@@ -101,6 +113,9 @@ class Compare(MatrixJob, W.VBox):
         self.progress = W.IntProgress(value=0, min=0, max=1, description="",
                                       layout=W.Layout(width="220px"))
         self.button = W.Button(description="Run", icon="play", layout=W.Layout(width="110px"))
+        # images/s, ETA and the engine's memory plan (which metric is exact or estimated)
+        self.status = W.HTML(layout=W.Layout(max_width="100%"))
+        self.status.add_class("cnnlens-status")
         for control in (self.progress, self.button):  # hidden in an exported page: no job there
             control.add_class("cnnlens-needs-kernel")
         figure = self.heatmap.figure()
@@ -113,6 +128,7 @@ class Compare(MatrixJob, W.VBox):
         super().__init__(children=[
             W.HBox([self.picker, self.progress, self.button, self.link],
                    layout=W.Layout(align_items="center", flex_flow="row wrap")),
+            self.status,
             W.HBox([figure, self.spectrum]),
             W.HBox([pane_a, pane_b], layout=W.Layout(flex_flow="row wrap")),
         ])
@@ -122,7 +138,9 @@ class Compare(MatrixJob, W.VBox):
         self.heatmap.observe(self._on_selected, names=["selected"])
         self.picker.observe(self._on_metric, names=["value"])
         self.button.on_click(lambda _: self.cancel() if self.running else self.run())
-        if options.get("autostart", True):
+        if finished is not None:
+            self.show_result(finished)
+        elif options.get("autostart", True):
             self.run()
 
     # -- construction helpers ----------------------------------------------------------
@@ -259,6 +277,8 @@ class Compare(MatrixJob, W.VBox):
         metric = change["new"]
         self.link.metric = metric
         try:
+            if self._complete:
+                self._show_status(None, self._result)
             with self._lock:
                 if self._result is not None and self._complete:
                     self._paint(self._result)

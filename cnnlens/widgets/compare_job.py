@@ -7,12 +7,14 @@ real kernel). Every touch of the result and of the views holds ``self._lock``.
 """
 from __future__ import annotations
 
+import html
 import threading
 import time
 
 import numpy as np
 
 from .. import similarity as sim
+from ..similarity.engine import progress_text
 from .activation_grid import describe
 from .compare_link import pack_matrices, pack_spectra
 
@@ -65,6 +67,40 @@ class MatrixJob:
                                         name="cnnlens-compare", daemon=True)
         self._thread.start()
 
+    def show_result(self, result) -> None:
+        """Show a finished result (say, loaded with ``cl.load_result``): no pass over the data."""
+        if self.running:
+            raise RuntimeError("Compare job running; call cancel() and wait() first")
+        for side, have, shown in (("A", result.layers_a, self.heatmap.layers_a),
+                                  ("B", result.layers_b, self.heatmap.layers_b)):
+            if list(have) != list(shown):
+                raise ValueError(f"the result's layers of model {side} {list(have)} are not the "
+                                 f"heatmap's {list(shown)}: pass the same models, or no layers_a/"
+                                 "layers_b (the result's are used)")
+        self._cancel, self._token = threading.Event(), object()
+        with self._lock:
+            self._result, self._complete, self._job_error, self._filled = result, True, None, None
+            self._paint(result)
+        self._show_status(None, result)
+        self._set_status("running")
+        self._after_matrix(self._token, result)
+        self._set_status("done")
+        self._on_selected()
+
+    def _show_status(self, info, result) -> None:
+        """Rate and ETA of the pass, and the plan: which form each metric took, in what memory."""
+        parts = [progress_text(info)] if info and info.get("stage") == "forward" else []
+        plan = getattr(result, "plan", None)
+        if plan is not None:
+            form = plan.form(self.metric)
+            parts.append(f"{METRICS[self.metric]}: {'exact' if form == 'exact' else form}"
+                         + (" estimate (unbiased HSIC)" if form == "minibatch" else ""))
+            parts.append(plan.summary())
+        value = (f'<small title="{html.escape(repr(plan) if plan else "")}">'
+                 f'{html.escape(" · ".join(parts))}</small>')
+        if self.status.value != value:
+            self.status.value = value
+
     def cancel(self) -> None:
         """Ask the background job to stop (it stops at its next batch or pair)."""
         self._cancel.set()
@@ -90,7 +126,7 @@ class MatrixJob:
 
     # -- background job ----------------------------------------------------------------
     def _job(self, token):
-        last = [0.0]
+        last, shown = [0.0], [0.0]  # last paint, last status line
 
         def progress(info):
             if token is not self._token:
@@ -98,6 +134,9 @@ class MatrixJob:
             self._set_progress(info.get("stage", ""), info.get("done", 0), info.get("total", 0))
             result = info.get("result")
             now = time.monotonic()
+            if info.get("stage") == "forward" and now - shown[0] > PAINT_EVERY_S:
+                shown[0] = now
+                self._show_status(info, result)
             if result is not None and info.get("stage") == "pairs":
                 self._filled = (result, info.get("done"))  # for a metric switch mid-pass
                 if now - last[0] > PAINT_EVERY_S or info.get("done") == info.get("total"):
@@ -112,6 +151,7 @@ class MatrixJob:
             with self._lock:
                 self._result, self._complete = result, True
                 self._paint(result)
+            self._show_status(None, result)
             self._set_status("running")  # publishes complete=True before the extras
             self._after_matrix(token, result)
             self._set_status("done")
