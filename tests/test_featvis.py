@@ -202,3 +202,38 @@ def test_visualise_cancel_and_errors_in_place(digit_net):
     assert "channel 99 out of range" in d.vis_error
     net = lens.inspector.model
     assert no_hooks(net) and all(p.requires_grad for p in net.parameters())
+
+
+def test_exported_page_carries_the_visualisations_and_says_what_was_left_out(digit_net, tmp_path):
+    from cnnlens.widgets.lens import Lens
+
+    lens = Lens(digit_net, cl.demo.data().test.images[:12], layer="conv1", neuron=2)
+    lens._featvis.steps = 6  # the pane's settings decide what counts as visualised
+    lens.visualize("conv3", 5, steps=6)
+    report = lens.to_html(tmp_path / "cached.html", layers=["conv1", "conv3"])
+    frames = lens.detail.vis_frames if lens.detail.vis_frames else None
+    assert frames is None  # the page gets them, the live widget is left alone
+    page = (tmp_path / "cached.html").read_text()
+    assert "vis_frames" in page and "feature visualisations: 1 of 80 channels" in page
+    assert report.left_out == ["conv1: 0 of 16 channels (not computed)",
+                               "conv3: 1 of 64 channels (not computed)"]
+    report = lens.to_html(tmp_path / "all.html", layers=["conv1"], featvis=True,
+                          featvis_seconds=None)
+    assert report.left_out == []
+    assert "feature visualisations: 16 of 16 channels" in (tmp_path / "all.html").read_text()
+    report = lens.to_html(tmp_path / "none.html", layers=["conv1"], featvis=False)
+    assert "feature visualisations" not in (tmp_path / "none.html").read_text()
+    with pytest.raises(ValueError, match="featvis must be"):
+        lens.to_html(tmp_path / "bad.html", featvis="all")
+
+
+def test_vis_frames_respect_the_time_and_byte_budgets(digit_net):
+    from cnnlens.inspector import Inspector
+    from cnnlens.widgets.featvis_job import vis_frames
+
+    ins = Inspector(digit_net, cl.demo.data().test.images[:4])
+    frames, left = vis_frames(ins, ["conv2"], steps=3, seconds=None, max_bytes=5 * 256)
+    assert len(frames["conv2"]["channels"]) // 4 == 6  # 256 B each; stops once over budget
+    assert left == ["conv2: 6 of 32 channels (page budget)"]
+    frames, left = vis_frames(ins, ["conv1"], steps=3, seconds=1e-9)
+    assert frames == {} and left == ["conv1: 0 of 16 channels (time budget)"]

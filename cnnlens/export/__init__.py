@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import warnings
 
+from .featvis import featvis_for_page
 from .page import DEFAULT_MAX_BYTES, ExportBudgetError, ExportReport, budget_error, export_widgets
 
 __all__ = [
@@ -124,7 +125,7 @@ def lens_view_frames(lens, layers=None) -> dict:
 
 
 def export_lens(lens, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX_BYTES,
-                title="cnnlens Lens") -> ExportReport:
+                title="cnnlens Lens", featvis="cached", featvis_seconds=60.0) -> ExportReport:
     """Write a Lens as an offline page (``lens.to_html``).
 
     Parameters
@@ -139,15 +140,28 @@ def export_lens(lens, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX_B
     max_bytes : int or None
         Budget of the page's embedded state (default 25 MB); :class:`ExportBudgetError`
         names the overrun and the largest layers when the selection would exceed it.
+    featvis : "cached", True or False
+        Feature visualisations of the exported conv/linear layers' channels in the neuron
+        pane: ``"cached"`` (default) those computed already, True also the rest for up to
+        ``featvis_seconds`` (None: no limit), within what ``max_bytes`` leaves; the footer
+        and ``report.left_out`` say what was left out (see :mod:`cnnlens.export.featvis`).
     """
     lens.wait()  # a ranking still running would be saved as pending: no top images offline
     views = lens_view_frames(lens, layers)
     frames = {lens.grid: lens_frames(lens, layers, images, max_bytes=max_bytes,
                                      base_bytes=raw_bytes(views) * 4 // 3)}
     n_layers, n_images = len(_layer_names(lens, layers)), len(_image_indices(lens, images))
-    return export_widgets([lens], path, title=title, max_bytes=max_bytes, frames=frames,
-                          traits=views, drop=[lens.histogram],
-                          note=f"{n_layers} layers x {n_images} images")
+    left_bytes = None if max_bytes is None else max(0, max_bytes * 3 // 4 - raw_bytes(
+        views) - raw_bytes(frames[lens.grid]))  # raw bytes: base64 makes them 4/3
+    vis, vis_note, left = featvis_for_page(lens, _layer_names(lens, layers), featvis,
+                                           featvis_seconds, left_bytes)
+    views[lens.detail]["vis_frames"] = vis
+    report = export_widgets([lens], path, title=title, max_bytes=max_bytes, frames=frames,
+                            traits=views, drop=[lens.histogram],
+                            note=f"{n_layers} layers x {n_images} images"
+                            + (f"; {vis_note}" if vis_note else ""))
+    report.left_out = left
+    return report
 
 
 def _wait_complete(cmp, timeout):

@@ -16,7 +16,7 @@ import re
 import shutil
 import site
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 MB = 1 << 20
@@ -44,6 +44,9 @@ class ExportReport:
     """Size of the assets folder (the same for every page; about 5 MB)."""
     state_bytes: int
     """Size of the embedded widget state, the part ``max_bytes`` bounds."""
+    left_out: list = field(default_factory=list)
+    """What the page could have held but does not, one line each (e.g. feature
+    visualisations beyond the time or page budget); the footer says it too."""
 
     def __str__(self):
         return (f"wrote {self.path.name} ({_mb(self.page_bytes)}) + {self.assets.name}/ "

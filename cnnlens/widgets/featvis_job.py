@@ -79,7 +79,8 @@ def _args(inspector, layer, channel, steps, seed, size=None) -> tuple[tuple, dic
         norm = featvis.normalization(images)
         _NORM[:] = [images, images._version, norm]
     size = tuple(images.shape[-2:]) if size is None else size
-    pick = inspector.pick.get(layer) if isinstance(inspector.pick, dict) else inspector.pick
+    name = getattr(layer, "name", layer)
+    pick = inspector.pick.get(name) if isinstance(inspector.pick, dict) else inspector.pick
     return ((inspector.model, layer, channel, size, steps, seed),
             {"normalize": norm, "pick": pick})
 
@@ -89,27 +90,27 @@ def vis_frames(inspector, layers, *, steps=256, seed=0, seconds=60.0,
     """Visualisations of every channel of ``layers`` for a page with no kernel.
 
     Cached ones cost nothing; new ones are computed in layer order until ``seconds``
-    (None: no limit) or ``max_bytes`` of images is spent. Returns ``(frames, left_out)``:
+    (None: no limit; 0: cached ones only) or ``max_bytes`` of images is spent. Returns ``(frames, left_out)``:
     ``frames[layer] = {"channels": int32 bytes, "activations": float32 bytes,
     "image": encode_images (n, h, w, C), "total": channel count, "steps", "seed"}`` and a
     line per layer that is not complete (``"conv3: 40 of 64 channels (time budget)"``).
     """
     frames, left, t0, used = {}, [], time.perf_counter(), 0
     for layer in layers:
-        x = inspector.layers[layer]
+        x = inspector.layers[layer]  # a Layer from here on: no tree is rebuilt per channel
         total = x.shape[0] if x.shape else 0
         done, why = [], ""
         for c in range(total):
-            args, kw = _args(inspector, layer, c, steps, seed)
+            args, kw = _args(inspector, x, c, steps, seed)
             if featvis.cached(*args, **kw) is None:
                 if seconds is not None and time.perf_counter() - t0 > seconds:
-                    why = why or "time budget"
+                    why = why or ("not computed" if seconds == 0 else "time budget")
                     continue
                 if max_bytes is not None and used > max_bytes:
                     why = why or "page budget"
                     continue
             try:
-                vis = lens_featvis(inspector, layer, c, steps=steps, seed=seed)
+                vis = lens_featvis(inspector, x, c, steps=steps, seed=seed)
             except Exception as exc:  # noqa: BLE001 - one failing layer must not sink the page
                 why = f"error: {describe(exc)}"
                 break

@@ -5,7 +5,7 @@
 // With no kernel (an exported page) the image comes from vis_frames, if it was exported.
 
 import { decodeImages, floats, ints } from "./decode.js";
-import { context2d, fmt, h, showError } from "./dom.js";
+import { context2d, fmt, h, hasKernel, showError } from "./dom.js";
 import { paintImage } from "./tiles.js";
 
 const SIDE = 96;  // CSS px of the longer side of the shown image
@@ -81,7 +81,9 @@ export function featvisPanel(model, grid, L) {
       paintImage(context2d(canvas), img, s.vis.at);
       note.textContent = `activation ${fmt(s.vis.activation)} · ${s.vis.steps} steps, seed ${s.vis.seed}`;
     } else {
-      note.textContent = s.status === "running" ? `optimising… ${Math.round(100 * s.progress)} %` : "";
+      // a page with no kernel says so rather than showing a button-less, empty panel
+      note.textContent = s.status === "running" ? `optimising… ${Math.round(100 * s.progress)} %`
+        : n >= 0 && !hasKernel(model) ? "not exported for this channel" : "";
     }
   }
 
