@@ -309,14 +309,17 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
         col.merge_ranks()
     col.to_host()
     res.complete = True
-    cells = [(m, i, j) for m in metrics for i in range(len(la)) for j in range(len(lb))]
+    # pair by pair, every metric of a pair in turn: per-pair work (a kept pair's
+    # cross-scatter) is done once; ``done`` counts pairs, row-major
+    pairs = [(i, j) for i in range(len(la)) for j in range(len(lb))]
     last = 0.0
-    for k, (m, i, j) in enumerate(cells, 1):
+    for k, (i, j) in enumerate(pairs, 1):
         if cancel is not None and cancel.is_set():
             raise Cancelled("similarity pass cancelled while filling the matrix")
-        res.result(m, i, j)
+        for m in metrics:
+            res.result(m, i, j)
         now = time.monotonic()
-        if report and (now - last > 0.05 or k == len(cells)):
+        if report and (now - last > 0.05 or k == len(pairs)):
             last = now
-            report({"stage": "pairs", "done": k, "total": len(cells), "result": res})
+            report({"stage": "pairs", "done": k, "total": len(pairs), "result": res})
     return res

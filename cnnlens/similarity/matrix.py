@@ -20,6 +20,7 @@ from .threads import both
 __all__ = ["METRICS", "MatrixResult"]
 
 MAX_KEPT_FEATURE_D = 8192  # CCA of kept activations forms d x d scatters per layer
+_CROSS_ROWS = 1024  # rows converted to float64 at a time for a kept pair's cross-scatter
 
 METRICS = ("cca", "svcca", "pwcca", "linear_cka", "debiased_cka", "rbf_cka", "minibatch_cka")
 _REDUCE_TEXT = {
@@ -67,6 +68,7 @@ class MatrixResult:
         self._c, self._reduce = collector, dict(reduce)
         self._cells: dict[tuple[str, int, int], Result] = {}
         self._cache: dict = {}
+        self._last_cross: tuple = (None, None)
         self._lock = threading.RLock()
         self.complete = False
 
@@ -313,8 +315,12 @@ class MatrixResult:
             return Result(metric, float((A * B).sum()) / float(np.sqrt(na * nb)),
                           self.convention(metric), n=n)
         if metric == "svcca":
-            ba, bb = self._per_layer("gb", self._gram_basis, (ea,), (eb,))
-            return svcca_from_bases(ba, bb, self.keep, n)
+            if n <= max(ea.d, eb.d):  # d > n: the n x n Gram is the smaller problem
+                ba, bb = self._per_layer("gb", self._gram_basis, (ea,), (eb,))
+                return svcca_from_bases(ba, bb, self.keep, n)
+            sa, sb = self._side(ea), self._side(eb)
+            ba, bb = self._per_layer("fb", self._basis, (ea, sa), (eb, sb))
+            return svcca_from_bases(ba, bb, self.keep, n, self._cross(ea, eb, sa, sb))
         if n <= max(ea.d, eb.d):  # decide on the non-constant neurons before any d x d work
             la, lb = (self._cached(("live", e), lambda e=e: live_count(e.data)) for e in (ea, eb))
             check_n_gt_d(metric.upper(), n, la, lb)
@@ -322,13 +328,24 @@ class MatrixResult:
                 raise ValueError(f"{max(ea.d, eb.d)} features (mostly constant) are too many for "
                                  "CCA here; use svcca or a CKA")
         sa, sb = self._side(ea), self._side(eb)
-        Ea = ea.data.to(torch.float64) - sa.mean
-        Eb = eb.data.to(torch.float64) - sb.mean
-        p = Pair(sa, sb, Ea.mT @ Eb)
+        p = Pair(sa, sb, self._cross(ea, eb, sa, sb))
         wa, wb = self._per_layer("w", self._whitener, (ea, sa), (eb, sb))
         if metric == "cca":
             return cca_from_pair(p, self.rtol, wa, wb)
         return pwcca_from_pair(p, self.side, self.rtol, wa, wb)
+
+    def _cross(self, ea: Entry, eb: Entry, sa, sb) -> torch.Tensor:
+        """Centred cross-scatter of two kept layers in float64, row block by row block (one
+        block of each converted at a time); the last pair's is kept, since the engine fills
+        every metric of a pair before the next pair."""
+        if self._last_cross[0] != (ea, eb):
+            X, Y = ea.data, eb.data
+            M = torch.zeros(ea.d, eb.d, dtype=torch.float64)
+            for r in range(0, X.shape[0], _CROSS_ROWS):
+                M.addmm_((X[r:r + _CROSS_ROWS].to(torch.float64) - sa.mean).mT,
+                         Y[r:r + _CROSS_ROWS].to(torch.float64) - sb.mean)
+            self._last_cross = ((ea, eb), M)
+        return self._last_cross[1]
 
     def _side(self, e: Entry):
         return self._cached(("side", e),

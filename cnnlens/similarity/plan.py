@@ -241,7 +241,12 @@ class Collector:
         per_batch = g.rows == 1  # the minibatch estimator needs one datapoint per image
         opts = []
         if R is not None:
-            kept = 4 * R * (da + db) + (16 * R * dmax if cca else 0)
+            # kept float32 rows; for CCA each layer's d x d scatter, basis and whitener,
+            # and one pair's cross-scatter and converted row blocks at a time
+            # (layers wider than n: an n x n Gram and its eigenvectors instead)
+            kept = 4 * R * (da + db) + (
+                24 * sum(min(e.d, R) ** 2 for e in g.entries) + 8 * dmax * dmax
+                + 16 * 1024 * dmax if cca else 0)
             grams = 8 * R * R * (1 + len(cka)) * len(g.entries) if cka else 0
             opts.append(_Option("kept", kept + grams, g.metrics, frozenset()))
             if cka and cca and per_batch:
