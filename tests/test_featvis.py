@@ -237,3 +237,15 @@ def test_vis_frames_respect_the_time_and_byte_budgets(digit_net):
     assert left == ["conv2: 6 of 32 channels (page budget)"]
     frames, left = vis_frames(ins, ["conv1"], steps=3, seconds=1e-9)
     assert frames == {} and left == ["conv1: 0 of 16 channels (time budget)"]
+
+
+def test_compare_page_carries_both_panes_visualisations(digit_net, tmp_path):
+    other = cl.demo.model("real_seed1", progress=False)
+    cmp = cl.Compare(digit_net, other, cl.demo.data().test.images[:40], metric="linear_cka")
+    cmp.lens_a._featvis.steps = cmp.lens_b._featvis.steps = 4
+    cmp.lens_b.visualize("conv2", 1, steps=4)
+    report = cmp.to_html(tmp_path / "cmp.html", layers=(["conv2"], ["conv2"]))
+    page = (tmp_path / "cmp.html").read_text()
+    assert "A: feature visualisations: 0 of 48 channels" in page
+    assert "B: feature visualisations: 1 of 48 channels" in page  # + the selected conv1
+    assert report.left_out[-1] == "B conv2: 1 of 32 channels (not computed)"

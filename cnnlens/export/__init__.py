@@ -179,7 +179,8 @@ def _wait_complete(cmp, timeout):
 
 
 def export_compare(cmp, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX_BYTES,
-                   title="cnnlens Compare", timeout=600) -> ExportReport:
+                   title="cnnlens Compare", timeout=600, featvis="cached",
+                   featvis_seconds=60.0) -> ExportReport:
     """Write a Compare (heatmap, spectrum, both Lens panes) as an offline page (``cmp.to_html``).
 
     Parameters
@@ -195,6 +196,9 @@ def export_compare(cmp, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX
         Budget of the embedded state (default 25 MB), see :func:`export_lens`.
     timeout : float
         Seconds to wait for a running similarity job to finish.
+    featvis, featvis_seconds
+        Feature visualisations in each pane's neuron detail, see :func:`export_lens`
+        (``featvis_seconds`` per pane).
     """
     _wait_complete(cmp, timeout)
     for lens in (cmp.lens_a, cmp.lens_b):
@@ -211,7 +215,18 @@ def export_compare(cmp, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX
     used += raw_bytes(frames[cmp.lens_a.grid]) * 4 // 3
     frames[cmp.lens_b.grid] = lens_frames(cmp.lens_b, shown_b, images, max_bytes=max_bytes,
                                           base_bytes=used)
-    n_images = len(_image_indices(cmp.lens_a, images))
-    return export_widgets([cmp], path, title=title, max_bytes=max_bytes, frames=frames,
-                          traits=views, drop=[cmp.lens_a.histogram, cmp.lens_b.histogram],
-                          note=f"{len(layers_a)} x {len(layers_b)} layers, {n_images} images")
+    used += raw_bytes(frames[cmp.lens_b.grid]) * 4 // 3
+    notes, left = [f"{len(layers_a)} x {len(layers_b)} layers, "
+                   f"{len(_image_indices(cmp.lens_a, images))} images"], []
+    for side, lens, shown in (("A", cmp.lens_a, shown_a), ("B", cmp.lens_b, shown_b)):
+        budget = None if max_bytes is None else max(0, (max_bytes - used) * 3 // 4)
+        vis, text, out = featvis_for_page(lens, shown, featvis, featvis_seconds, budget)
+        views[lens.detail]["vis_frames"] = vis
+        used += raw_bytes(vis) * 4 // 3
+        notes += [f"{side}: {text}"] if text else []
+        left += [f"{side} {line}" for line in out]
+    report = export_widgets([cmp], path, title=title, max_bytes=max_bytes, frames=frames,
+                            traits=views, drop=[cmp.lens_a.histogram, cmp.lens_b.histogram],
+                            note="; ".join(notes))
+    report.left_out = left
+    return report
