@@ -6,6 +6,7 @@ import threading
 import numpy as np
 import torch
 
+from . import trust
 from .baseline import random_spectrum
 from .cca import cca_from_pair, check_n_gt_d, pwcca_from_pair, svcca_from_bases
 from .cka import convention as cka_convention
@@ -175,6 +176,21 @@ class MatrixResult:
                     out[i, j] = self.result(metric, i, j).se
         return out
 
+    def chance(self, metric: str, i=None, j=None):
+        """Chance level (permutation null) of cell (i, j), or (La, Lb) of all cells.
+
+        NaN where the form keeps nothing to shuffle; see :mod:`cnnlens.similarity.trust`.
+        """
+        self._check(metric)
+        with self._lock:
+            return trust.chance(self, metric, i, j)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Plain sentences on what makes these scores hard to read (e.g. too few images)."""
+        with self._lock:
+            return trust.sampling_warnings(self) if self.complete else []
+
     def save(self, path) -> None:
         """Write every metric, spectrum, error, convention and the plan (see :mod:`.saved`)."""
         from .saved import save_result
@@ -312,8 +328,10 @@ class MatrixResult:
                 side = "x" if not na > 0 else "y"
                 return self._nan(metric, f"{side} has no variance (or a non-positive unbiased "
                                  "HSIC): undefined", n)
+            reps = trust.cka_replicates(self, kind, ea, eb)  # jackknife over groups of images
             return Result(metric, float((A * B).sum()) / float(np.sqrt(na * nb)),
-                          self.convention(metric), n=n)
+                          f"{self.convention(metric)}; {trust.jackknife_text(reps)}", n=n,
+                          se=trust.jackknife_se(reps))
         if metric == "svcca":
             if n <= max(ea.d, eb.d):  # d > n: the n x n Gram is the smaller problem
                 ba, bb = self._per_layer("gb", self._gram_basis, (ea,), (eb,))

@@ -1,0 +1,289 @@
+"""How far a cell can be trusted: jackknife errors, permutation chance, sampling warnings.
+
+Everything here is computed after the pass from what the engine already holds
+(each layer's centred n x n kernel and activations in the "kept" form, its
+moments in the streamed form): the models never run again.
+
+**Jackknife** (standard error of a kept-form CKA cell). Image k is dealt into
+group k mod ``JACKKNIFE_GROUPS`` (as the minibatch estimator deals its batches,
+so data sorted by class lose no class with a group); replicate g is the score
+with group g's rows and columns removed from both kernels and centred again
+(centring the sub-block of a centred kernel gives the subset's own centred
+kernel: centring removes any row or column offset, and U-centring too). The
+error is ``sqrt((G-1)/G sum_g (s_g - mean s)^2)``. Per-group block sums make
+all G replicates of a pair cost about one pass over its two n x n kernels. An
+RBF kernel keeps the full sample's bandwidth in every replicate.
+
+**Chance** (permutation null: the score when model b's images are shuffled
+against model a's). For the biased CKAs (linear, RBF) the mean over all n!
+permutations is exact: for centred kernels A, B (rows summing to zero)
+``E<A, P B P^T> = tr A tr B / (n - 1)``, so chance = ``sqrt(r_A r_B) / (n - 1)``
+with ``r = (tr A)^2 / |A|_F^2`` a layer's effective dimension on these images.
+When both layers' effective dimensions approach n, chance approaches 1 whatever
+the models. Debiased CKA: exactly 0 (U-centred kernels have zero diagonals and
+zero row sums). The CCA family: the mean of ``PERMUTATIONS`` seeded shuffles.
+:func:`null` gives the shuffled scores themselves (also for CKA) to judge a cell by.
+
+>>> import numpy as np, torch
+>>> from cnnlens.similarity.gram import center
+>>> from cnnlens.similarity.trust import cka_chance
+>>> x = torch.from_numpy(np.random.default_rng(0).normal(size=(50, 400)))
+>>> A = center(x @ x.mT)            # a wide layer on few images: chance near 1
+>>> round(cka_chance(A, A), 2)
+0.89
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .gram import hsic_terms
+
+__all__ = ["JACKKNIFE_GROUPS", "PERMUTATIONS", "chance", "cka_chance", "cka_replicates",
+           "jackknife", "jackknife_se", "jackknife_text", "null",
+           "sampling_warnings"]
+
+JACKKNIFE_GROUPS = 10   # delete-one-group jackknife over this many groups of images
+PERMUTATIONS = 20       # shuffles per cell for the sampled permutation null
+SEED = 0                # the shuffles are fixed: the same cell gives the same null
+_KIND = {"linear_cka": "c", "debiased_cka": "u", "rbf_cka": "r"}
+#: chance level above which a warning says the layers are too wide for the images
+HIGH_CHANCE = 0.5
+
+
+def jackknife_se(reps) -> float:
+    """``sqrt((G-1)/G sum (s_g - mean)^2)`` of G delete-one-group replicates; NaN if < 2."""
+    reps = np.asarray(reps, dtype=np.float64)
+    g = len(reps)
+    if g < 2 or not np.all(np.isfinite(reps)):
+        return float("nan")
+    return float(math.sqrt((g - 1) / g * ((reps - reps.mean()) ** 2).sum()))
+
+
+def jackknife_text(reps) -> str:
+    """How a kept-form cell's standard error was obtained (appended to its convention)."""
+    g = 0 if reps is None else len(reps)
+    if g < 2:
+        return "no standard error (fewer than 2 groups of images)"
+    return (f"standard error: delete-one-group jackknife over {g} groups of images (image k "
+            f"in group k mod {g}) from the kept kernels")
+
+
+def _labels(rows_total: int, rows: int, groups: int) -> tuple[torch.Tensor, int]:
+    """Group of every row (rows of one image are contiguous): image k -> k mod G."""
+    images = rows_total // rows
+    g = max(2, min(groups, images))
+    return (torch.arange(rows_total) // rows) % g, g
+
+
+class _Split:
+    """One layer's centred kernel split into image groups: what every replicate needs."""
+
+    def __init__(self, M: torch.Tensor, lab: torch.Tensor, g: int):
+        self.M, self.lab, self.g = M, lab, g
+        self.R = torch.zeros(M.shape[0], g, dtype=M.dtype).index_add_(1, lab, M)  # row sums per group
+        self.r, self.d = self.R.sum(1), M.diagonal()
+        self.keep = [lab != k for k in range(g)]
+
+    def blocks(self, other: _Split) -> torch.Tensor:
+        """(G, G) sums of ``M * other.M`` over every pair of groups."""
+        P = self.M * other.M
+        rows = torch.zeros(self.g, P.shape[1], dtype=P.dtype).index_add_(0, self.lab, P)
+        return torch.zeros(self.g, self.g, dtype=P.dtype).index_add_(1, self.lab, rows)
+
+    def hsic(self, other: _Split, S: torch.Tensor, debiased: bool) -> np.ndarray:
+        """<centred M_-g, centred other_-g> for every group g (U-centred if debiased)."""
+        total, by_group = float(S.sum()), S.sum(1)
+        out = np.empty(self.g)
+        for k in range(self.g):
+            skl = total - float(by_group[k] + S[:, k].sum() - S[k, k])
+            m = self.keep[k]
+            out[k] = hsic_terms(skl, (self.r - self.R[:, k])[m], (other.r - other.R[:, k])[m],
+                                self.d[m], other.d[m], debiased)
+        return out
+
+
+def _split(res, e, kind: str):
+    """The layer's cached :class:`_Split` (U-centring works from the centred Gram too)."""
+    def make():
+        M = res._centred(e, "r" if kind == "r" else "c")[0]
+        if M is None:
+            return None
+        lab, g = _labels(M.shape[0], e.rows, JACKKNIFE_GROUPS)
+        a = _Split(M, lab, g)
+        a.self = a.hsic(a, a.blocks(a), kind == "u")
+        return a
+    return res._cached(("jk-split", kind, e), make)
+
+
+def cka_replicates(res, kind: str, ea, eb) -> np.ndarray | None:
+    """The G delete-one-group CKA values of a kept-form cell (cached), or None."""
+    def make():
+        a, b = _split(res, ea, kind), _split(res, eb, kind)
+        if a is None or b is None or a.g != b.g:
+            return None
+        num = a.hsic(b, a.blocks(b), kind == "u")
+        den = a.self * b.self
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
+    return res._cached(("jk", kind, ea, eb), make)
+
+
+def _kept(res, metric: str, i: int, j: int):
+    """(entry a, entry b, group) when cell (i, j) of ``metric`` is in the kept form, else None."""
+    from .plan import FAMILY
+
+    how = res._reduce[FAMILY[metric]]
+    ea, eb = res._c.entries.get(("a", i, how)), res._c.entries.get(("b", j, how))
+    if ea is None or eb is None or ea.rows != eb.rows:
+        return None
+    g = res._c.groups[how, ea.rows]
+    return (ea, eb, g) if metric in g.exact else None
+
+
+def jackknife(res, metric: str, i, j) -> np.ndarray | None:
+    """Delete-one-group replicates of a kept-form CKA cell (None for other cells).
+
+    Two cells of one result share their groups, so differences of cells (a gap)
+    get their own jackknife error from the differences of replicates.
+    """
+    i, j = res._index(res.layers_a, i), res._index(res.layers_b, j)
+    if metric not in _KIND or not res.result(metric, i, j).defined:
+        return None
+    cell = _kept(res, metric, i, j)
+    if cell is None or cell[2].mode != "memory":
+        return None
+    return cka_replicates(res, _KIND[metric], cell[0], cell[1])
+
+
+def cka_chance(A: torch.Tensor, B: torch.Tensor, n: int | None = None) -> float:
+    """Exact mean of <A, P B P^T> / (|A| |B|) over all permutations P (A, B centred n x n).
+
+    Also from feature scatters ``S = Xc^T Xc`` (same trace and norm as ``Xc Xc^T``)
+    when ``n`` is given.
+    """
+    n = A.shape[0] if n is None else n
+    den = float(torch.linalg.vector_norm(A) * torch.linalg.vector_norm(B))
+    return float(A.diagonal().sum() * B.diagonal().sum()) / ((n - 1) * den) if den > 0 \
+        else float("nan")
+
+
+def _perms(n_images: int, rows: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(SEED)
+    out = []
+    for _ in range(PERMUTATIONS):
+        p = torch.randperm(n_images, generator=g)
+        out.append((p[:, None] * rows + torch.arange(rows)).reshape(-1))
+    return out
+
+
+def null(res, metric: str, i, j) -> np.ndarray:
+    """``PERMUTATIONS`` scores of cell (i, j) with model b's images shuffled (seeded).
+
+    Empty where the cell is undefined or not in the kept form (then only the exact
+    closed-form chance of linear CKA from moments is available, see :func:`chance`).
+    """
+    i, j = res._index(res.layers_a, i), res._index(res.layers_b, j)
+    key = ("null", metric, i, j)
+    if key in res._cache:
+        return res._cache[key].copy()
+    out = np.zeros(0)
+    cell = _kept(res, metric, i, j) if res.result(metric, i, j).defined else None
+    if cell is not None and cell[2].mode == "memory":
+        ea, eb, _ = cell
+        perms = _perms(ea.data.shape[0] // ea.rows, ea.rows)
+        out = np.array([_shuffled(res, metric, ea, eb, p) for p in perms])
+    res._cache[key] = out
+    return out.copy()
+
+
+def _shuffled(res, metric: str, ea, eb, p: torch.Tensor) -> float:
+    """The score of (ea, eb) with eb's rows reordered by ``p``."""
+    from .cca import cca_from_pair, pwcca_from_pair
+    from .stats import Pair
+
+    if metric in _KIND:
+        (A, na), (B, nb) = res._centred(ea, _KIND[metric]), res._centred(eb, _KIND[metric])
+        return float((A * B[p][:, p]).sum()) / math.sqrt(na * nb)
+    if metric == "svcca":  # sample-space bases: shuffling rows shuffles the basis vectors
+        r = res.result(metric, ea.index, eb.index)
+        ba, bb = res._gram_basis(ea), res._gram_basis(eb)
+        T = ba.vecs[:, :r.k_x].mT @ bb.vecs[p, :r.k_y]
+        return float(torch.linalg.svdvals(T).clamp(max=1.0).mean())
+    # CCA, PWCCA: each side's whitening is unchanged by a shuffle; only Xc^T Yc changes
+    sa, sb = res._side(ea), res._side(eb)
+    Ea = ea.data.to(torch.float64) - sa.mean
+    Eb = eb.data.to(torch.float64)[p] - sb.mean
+    wa, wb = res._whitener(ea, sa), res._whitener(eb, sb)
+    pair = Pair(sa, sb, Ea.mT @ Eb)
+    r = cca_from_pair(pair, res.rtol, wa, wb) if metric == "cca" else \
+        pwcca_from_pair(pair, res.side, res.rtol, wa, wb)
+    return r.score
+
+
+def chance(res, metric: str, i=None, j=None):
+    """Chance level of a cell (float) or of every cell ((La, Lb) array); NaN where unknown.
+
+    Biased CKA: the exact permutation mean (kept kernels; linear CKA also from
+    streamed moments); debiased CKA: 0; CCA family: the mean of :func:`null`.
+    """
+    if i is None and j is None:
+        return np.array([[chance(res, metric, a, b) for b in range(len(res.layers_b))]
+                         for a in range(len(res.layers_a))])
+    i, j = res._index(res.layers_a, i), res._index(res.layers_b, j)
+    if not res.result(metric, i, j).defined:
+        return float("nan")
+    if metric == "debiased_cka":
+        return 0.0
+    cell = _kept(res, metric, i, j)
+    if cell is None:
+        return float("nan")
+    ea, eb, g = cell
+    if metric in ("linear_cka", "rbf_cka") and g.mode == "memory":
+        return cka_chance(res._centred(ea, _KIND[metric])[0], res._centred(eb, _KIND[metric])[0])
+    if metric == "linear_cka" and g.mode == "stream":  # A = E E^T: tr A = tr S, |A| = |S|
+        p = g.joint.pair(ea.slot, eb.slot)
+        return cka_chance(p.x.S, p.y.S, p.n) if p.n > 1 else float("nan")
+    values = null(res, metric, i, j)
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def sampling_warnings(res) -> list[str]:
+    """Plain sentences on what makes this result's scores hard to read.
+
+    The CCA family: a layer with at least as many features as datapoints (its
+    canonical correlations are 1 whatever the data). Biased CKA: cells whose
+    chance level (exact permutation mean) exceeds ``HIGH_CHANCE``; nominal width
+    says little there (a flattened conv layer is wide but has few directions).
+    """
+    from .plan import FAMILY
+
+    out, n = [], res.n
+    if any(FAMILY[m] == "cca" for m in res.metrics):
+        how = res._reduce["cca"]
+        for side, names in (("a", res.layers_a), ("b", res.layers_b)):
+            wide = [e for k in range(len(names))
+                    if (e := res._c.entries.get((side, k, how))) is not None
+                    and n * e.rows <= e.d]
+            if wide:
+                big = max(wide, key=lambda e: e.d)
+                out.append(
+                    f"Under-sampled: {n} images ({n * big.rows} datapoints with reduce={how!r}) "
+                    f"are no more than the width of {len(wide)} of {len(names)} layers of "
+                    f"model_{side} (widest: {big.layer!r}, {big.d} features): there canonical "
+                    "correlations are 1 whatever the models (CCA, PWCCA undefined; SVCCA near 1). "
+                    "Use more images than features.")
+    for m in ("linear_cka", "rbf_cka"):
+        if m in res.metrics:
+            c = chance(res, m)
+            high = np.isfinite(c) & (c > HIGH_CHANCE)
+            if high.any():
+                out.append(
+                    f"Under-sampled: the chance level of {m} (its score with the images "
+                    f"shuffled) is above {HIGH_CHANCE} in {int(high.sum())} of {c.size} cells "
+                    f"(up to {np.nanmax(c):.2f}): with {n} images these layers are too wide for "
+                    "scores near 1 to mean much. Use more images and read scores against "
+                    ".chance(metric).")
+    return out
