@@ -4,6 +4,7 @@
 
 import { decodeMaps, rangeOf, tileStats, valueAt } from "./lib/decode.js";
 import { lut, remapTables } from "./lib/colormap.js";
+import { colorBarBox, drawColorBar, isDiverging, isSigned, resolveColormap } from "./lib/colorbar.js";
 import { hitTest, layout, paintTiles, sizeCanvas, slotOf, sortOrder, tileRect, zoomFor } from "./lib/tiles.js";
 import { Listeners, context2d, debounce, fmt, h, hasKernel, placeTip, select, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
@@ -11,7 +12,8 @@ import { currentPayload } from "./lib/frames.js";
 
 export { currentPayload };
 
-const COLORMAPS = ["viridis", "magma", "gray", "rdbu"];
+// "auto": diverging and centred on zero for a signed layer, viridis otherwise
+const COLORMAPS = [["auto", "auto colours"], "viridis", "magma", "gray", "rdbu"];
 const HOVER_MS = 30;
 
 /**
@@ -38,6 +40,25 @@ export function gridLayout(dec, cssWidth) {
 export function keepsNeuron(prev, dec, neuron) {
   if (neuron < 0 || !prev) return true;
   return neuron < dec.total && prev.kind === dec.kind;
+}
+
+/**
+ * How a payload is coloured: the map, whether it is centred on zero, and its colour bar.
+ * @param {any} dec decoded maps
+ * @param {"channel"|"layer"} normalize
+ * @param {string} colormap the model's choice ("auto" resolves on the layer's sign)
+ */
+export function gridScale(dec, normalize, colormap) {
+  const probe = remapTables(dec, "layer");
+  const cmap = resolveColormap(colormap, isSigned(probe.gmin, probe.gmax));
+  const centre = isDiverging(cmap);
+  const shared = normalize === "layer" || dec.kind === "vector";  // vectors share one scale
+  const { remap, gmin, gmax } = remapTables(dec, shared ? "layer" : "channel", centre);
+  const bar = shared
+    ? { colormap: cmap, lo: gmin, hi: gmax, label: `activation of ${dec.layer}, one scale for the layer` }
+    : { colormap: cmap, relative: true,
+      label: "activation, each tile scaled to its own range: tiles are not comparable (hover for values)" };
+  return { cmap, centre, remap, bar };
 }
 
 /** The sentence under the toolbar: what is shown, and whether it is downsampled or paged. */
@@ -74,6 +95,7 @@ async function render({ model, el }) {
     title: "An exported page without a kernel: the views switch among the precomputed layers " +
       "and images; uploads, recomputation and Run need the live notebook." });
   const note = h("div", { className: "cnnlens-note" });
+  const bar = colorBarBox();
   const error = h("div", { className: "cnnlens-error", attrs: { role: "alert" } });
   const canvas = h("canvas", { className: "cnnlens-canvas", tabIndex: 0 });
   const selMark = h("div", { className: "cnnlens-mark sel", hidden: true });
@@ -83,7 +105,7 @@ async function render({ model, el }) {
   const root = h("div", { className: `cnnlens-view cnnlens-grid${live ? "" : " cnnlens-static"}`,
     attrs: { "data-rendered": "0" } }, [
     h("div", { className: "cnnlens-toolbar" }, [layerSel, normSel, sortSel, cmapSel, pager, badge]),
-    note, error, wrap,
+    note, bar, error, wrap,
   ]);
   el.append(root);
 
@@ -117,6 +139,7 @@ async function render({ model, el }) {
       shown = null;
       sizeCanvas(canvas, { width: 0, height: 0, zoom: 1 });
       note.textContent = "";
+      drawColorBar(bar, null);
       pager.hidden = true;
       root.dataset.layer = p.layer ?? model.get("layer");
       root.dataset.rendered = "1";
@@ -142,8 +165,9 @@ async function render({ model, el }) {
     const order = sortOrder(dec.channels, model.get("sort"), stats);
     const lay = gridLayout(dec, root.clientWidth || el.clientWidth || 640);
     sizeCanvas(canvas, lay);
-    const { remap } = remapTables(dec, model.get("normalize"));
-    paintTiles(context2d(canvas), dec, order, lay, lut(model.get("colormap")), remap);
+    const scale = gridScale(dec, model.get("normalize"), model.get("colormap"));
+    paintTiles(context2d(canvas), dec, order, lay, lut(scale.cmap), scale.remap);
+    drawColorBar(bar, scale.bar);
     shown = { p, dec, stats, order, lay };
     note.textContent = describePayload(dec, model.get("normalize"));
     pager.hidden = dec.pages <= 1;

@@ -5,7 +5,8 @@
 
 import { decodeWeights, floats } from "./lib/decode.js";
 import { filterSource } from "./lib/frames.js";
-import { filterLayout, legend, paintFilterBox, paintFilters } from "./lib/filters.js";
+import { filterBar, filterLayout, legend, paintFilterBox, paintFilters } from "./lib/filters.js";
+import { colorBarBox, drawColorBar } from "./lib/colorbar.js";
 import { hitTest, sizeCanvas, tileRect } from "./lib/tiles.js";
 import { Listeners, context2d, debounce, fmt, h, placeTip, refModel, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
@@ -51,6 +52,7 @@ async function render({ model, el }) {
   const grid = await refModel(model, "grid");
   const title = h("div", { className: "cnnlens-toolbar" });
   const note = h("div", { className: "cnnlens-note" });
+  const bar = colorBarBox();
   const error = h("div", { className: "cnnlens-error", attrs: { role: "alert" } });
   const canvas = h("canvas", { className: "cnnlens-filter-canvas" });
   const selMark = h("div", { className: "cnnlens-mark sel", hidden: true });
@@ -60,7 +62,7 @@ async function render({ model, el }) {
   const selBox = h("div", { hidden: true }, [h("div", { className: "cnnlens-dim", text: "selected filter" }), selCanvas]);
   const hist = h("div", { className: "cnnlens-filter-hist", hidden: true });
   const root = h("div", { className: "cnnlens-view cnnlens-filters", attrs: { "data-rendered": "0" } },
-    [title, note, error, wrap, selBox, hist]);
+    [title, note, bar, error, wrap, selBox, hist]);
   el.append(root);
   /** @type {{w:any, lay:any}|null} */
   let shown = null;
@@ -92,12 +94,14 @@ async function render({ model, el }) {
     Object.assign(root.dataset, { layer: src.layer, weights: src.weights_layer, source: src.source });
     title.textContent = w ? `filters of ${src.weights_layer} ${JSON.stringify(w.sourceShape)}` : "filters";
     note.textContent = [src.note, legend(w)].filter(Boolean).join(" · ");
+    drawColorBar(bar, filterBar(w));
     if (w) {
       const lay = filterLayout(w, root.clientWidth || el.clientWidth || 600);
       sizeCanvas(canvas, lay);
       paintFilters(context2d(canvas), w, lay);
       shown = { w, lay };
       root.dataset.mode = w.mode;
+      root.dataset.zoom = String(lay.zoom);  // CSS px per weight
     } else {
       sizeCanvas(canvas, { width: 0, height: 0, zoom: 1 });
       shown = null;

@@ -7,7 +7,8 @@
 // filter is cut from the filter view's frames, for every exported layer.
 
 import { decodeImages, decodeMaps, decodeWeights, floats, ints, rangeOf, valueAt } from "./lib/decode.js";
-import { lut } from "./lib/colormap.js";
+import { lut, remapTables } from "./lib/colormap.js";
+import { colorBarBox, drawColorBar, isDiverging, isSigned, resolveColormap } from "./lib/colorbar.js";
 import { channelOf, currentPayload, filterOf, filterSource, frameTop } from "./lib/frames.js";
 import { paintFilterBox } from "./lib/filters.js";
 import { layout, paintImage, paintTiles, sizeCanvas } from "./lib/tiles.js";
@@ -95,12 +96,13 @@ async function render({ model, el }) {
   const bySel = select([["mean", "top by mean"], ["max", "top by max"]], model.get("by"), "cnnlens-needs-kernel");
   const opacityRow = h("div", { className: "cnnlens-row" }, [h("span", { className: "cnnlens-dim", text: "overlay" }), slider]);
   const dist = h("div", { className: "cnnlens-dist", hidden: true });
+  const stageBar = colorBarBox();
   const filt = h("canvas", { className: "cnnlens-detail-filter" });
   const filtBox = h("div", {}, [h("div", { className: "cnnlens-dim", text: "filter" }), filt]);
   const top = h("div", { className: "cnnlens-thumbs cnnlens-top" });
   const topNote = h("div", { className: "cnnlens-dim cnnlens-top-status", attrs: { role: "status" } });
   const root = h("div", { className: "cnnlens-view cnnlens-detail", attrs: { "data-rendered": "0" } }, [
-    head, range, error, stage, opacityRow, dist,
+    head, range, error, stage, stageBar, opacityRow, dist,
     filtBox, h("div", { className: "cnnlens-row" }, [bySel]), topNote, top,
   ]);
   el.append(root);
@@ -134,7 +136,15 @@ async function render({ model, el }) {
       sizeCanvas(overlay, lay);
       Object.assign(overlay.style, css);  // stretched over the image: the map's receptive grid
       overlay.style.opacity = img ? String(model.get("opacity")) : "1";
-      paintTiles(context2d(overlay), d, Int32Array.of(0), lay, lut(grid.get("colormap")), [null]);
+      // the grid's colours for this channel: "auto" is diverging, centred on zero, when signed
+      const [lo, hi] = rangeOf(d, 0);
+      const cmap = resolveColormap(grid.get("colormap"), isSigned(lo, hi));
+      const { remap, gmin, gmax } = remapTables(d, "channel", isDiverging(cmap));
+      paintTiles(context2d(overlay), d, Int32Array.of(0), lay, lut(cmap), remap);
+      drawColorBar(stageBar, { colormap: cmap, lo: gmin, hi: gmax,
+        label: `activation of channel ${grid.get("neuron")} on this image` });
+    } else {
+      drawColorBar(stageBar, null);
     }
   }
 

@@ -15,7 +15,9 @@ import traitlets as t
 from ..encode import SORTS, encode_maps, payload_nbytes
 
 STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
-COLORMAPS = ("viridis", "magma", "gray", "rdbu")  # mirror of js/lib/colormap.js
+# mirror of js/activation_grid.js; "auto": diverging (rdbu) centred on zero for a signed
+# layer, viridis otherwise (js/lib/colorbar.js resolveColormap)
+COLORMAPS = ("auto", "viridis", "magma", "gray", "rdbu")
 NORMALIZE = ("channel", "layer")
 
 
@@ -64,8 +66,9 @@ class ActivationGrid(anywidget.AnyWidget):
     """str: ``"channel"`` (each tile to its own range) or ``"layer"`` (one shared range)."""
     sort = t.Enum(SORTS, "index").tag(sync=True)
     """str: tile order: ``"index"``, ``"mean"`` or ``"max"`` activation (descending)."""
-    colormap = t.Enum(COLORMAPS, "viridis").tag(sync=True)
-    """str: colour map of the tiles. Default ``"viridis"``."""
+    colormap = t.Enum(COLORMAPS, "auto").tag(sync=True)
+    """str: colour map of the tiles; ``"auto"`` is a diverging map centred on zero for a signed
+    layer and viridis otherwise. Default ``"auto"``."""
     page = t.Int(0).tag(sync=True)
     """int: page of channels when a layer has too many to show at once. Default 0."""
     error = t.Unicode("").tag(sync=True)

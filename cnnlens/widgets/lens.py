@@ -106,7 +106,7 @@ class Lens(LensLinks, W.VBox):
             layer=layer,
             layers=shown,
             image_index=opts.pop("image_index", 0),
-            colormap=opts.pop("colormap", "viridis"),
+            colormap=opts.pop("colormap", "auto"),
             normalize=opts.pop("normalize", "channel"),
             sort=opts.pop("sort", "index"),
         )

@@ -39,15 +39,27 @@ export function cssColor(table, i) {
   return `rgb(${table[j]},${table[j + 1]},${table[j + 2]})`;
 }
 
+/** Table mapping a tile's q (value lo + scale * q) onto a symmetric range [-m, m]: zero -> middle. */
+function centredTable(lo, scale, m) {
+  const t = new Uint8Array(256);
+  for (let q = 0; q < 256; q++) {
+    t[q] = m > 0 ? Math.max(0, Math.min(255, Math.round(((lo + scale * q) / m + 1) * 127.5))) : 128;
+  }
+  return t;
+}
+
 /**
  * Per-tile remap q -> LUT index.
  * "channel": identity (q already spans the tile's own min..max).
  * "layer": q is re-expressed on the range shared by all tiles [gmin, gmax].
+ * centre (for a diverging map): the range is made symmetric about zero, so zero is the
+ * map's middle: per tile in "channel" mode, over the layer in "layer" mode.
  * @param {{n:number, offset:Float32Array, scale:Float32Array}} dec
  * @param {"channel"|"layer"} mode
- * @returns {{remap: (Uint8Array|null)[], gmin:number, gmax:number}}
+ * @param {boolean} [centre]
+ * @returns {{remap: (Uint8Array|null)[], gmin:number, gmax:number}} the range painted
  */
-export function remapTables(dec, mode) {
+export function remapTables(dec, mode, centre = false) {
   let gmin = Infinity;
   let gmax = -Infinity;
   for (let i = 0; i < dec.n; i++) {
@@ -55,8 +67,17 @@ export function remapTables(dec, mode) {
     gmax = Math.max(gmax, dec.offset[i] + 255 * dec.scale[i]);
   }
   if (!(gmax > gmin)) { gmin = 0; gmax = 1; }
+  if (centre) { const m = Math.max(Math.abs(gmin), Math.abs(gmax)); gmin = -m; gmax = m; }
   const remap = new Array(dec.n).fill(null);
-  if (mode !== "layer") return { remap, gmin, gmax };
+  if (mode !== "layer") {
+    if (centre) {
+      for (let i = 0; i < dec.n; i++) {
+        const lo = dec.offset[i], hi = lo + 255 * dec.scale[i];
+        remap[i] = centredTable(lo, dec.scale[i], Math.max(Math.abs(lo), Math.abs(hi)));
+      }
+    }
+    return { remap, gmin, gmax };
+  }
   const k = 255 / (gmax - gmin);
   const shared = new Map();  // vectors share one scale: build its table once
   for (let i = 0; i < dec.n; i++) {

@@ -15,6 +15,16 @@ export function kernelGrid(cin) {
  * rgb/grey: one kh x kw tile per filter; kernels: one tile per filter holding its input
  * kernels (1 px apart); norms: one cell per filter.
  */
+/** CSS px a weight gets at least (3x3 kernels of a few px each were unreadable), as long as
+ * a tile stays within MAX_TILE CSS px. */
+const MIN_WEIGHT_PX = 6;
+const MAX_TILE = 128;
+
+/** Integer zoom of a tile `side` native px: about `target` CSS px, weights at least MIN_WEIGHT_PX. */
+export function filterZoom(side, target) {
+  return Math.max(zoomFor(side, target), Math.min(MIN_WEIGHT_PX, Math.floor(MAX_TILE / Math.max(1, side))), 1);
+}
+
 export function filterLayout(w, cssWidth = 600, target = 48) {
   if (w.mode === "norms") {
     const zoom = Math.max(4, Math.min(16, Math.floor(cssWidth / Math.ceil(Math.sqrt(w.out)))));
@@ -24,14 +34,23 @@ export function filterLayout(w, cssWidth = 600, target = 48) {
     const { kc, kr } = kernelGrid(w.cin);
     const th = kr * (w.kh + 1) - 1;
     const tw = kc * (w.kw + 1) - 1;
-    return layout(w.out, th, tw, { gap: 2, zoom: zoomFor(Math.max(th, tw), target), cssWidth });
+    return layout(w.out, th, tw, { gap: 2, zoom: filterZoom(Math.max(th, tw), target), cssWidth });
   }
-  return layout(w.out, w.kh, w.kw, { gap: 1, zoom: zoomFor(Math.max(w.kh, w.kw), target), cssWidth });
+  return layout(w.out, w.kh, w.kw, { gap: 1, zoom: filterZoom(Math.max(w.kh, w.kw), target), cssWidth });
 }
 
 /** LUT index of a weight on a symmetric (zero = middle) scale of half-width m. */
 function diverging(v, m) {
   return m > 0 ? Math.max(0, Math.min(255, Math.round((v / m + 1) * 127.5))) : 128;
+}
+
+/** Largest |weight| of filter o, or of all filters (o < 0): the half-width of a centred scale. */
+export function maxAbs(w, o = -1) {
+  let m = 0;
+  for (let i = o < 0 ? 0 : o; i < (o < 0 ? w.out : o + 1); i++) {
+    m = Math.max(m, Math.abs(w.offset[i]), Math.abs(w.offset[i] + 255 * w.scale[i]));
+  }
+  return m;
 }
 
 /**
@@ -58,25 +77,28 @@ export function paintFilters(ctx, w, L) {
   } else {
     const { out, cin, kh, kw, data } = w;
     const per = cin * kh * kw;
-    const grey = lut("gray");
     const div = lut("rdbu");
     const { kc } = kernelGrid(cin);
+    // single-channel and per-input kernels: one scale for the layer, centred on zero, so
+    // filters compare and white means 0 (the lesson says "red = positive")
+    const layerM = maxAbs(w);
     for (let o = 0; o < out; o++) {
       const { x, y } = tileRect(L, o);
       const lo = w.offset[o];
       const sc = w.scale[o];
-      const m = Math.max(Math.abs(lo), Math.abs(lo + 255 * sc));
+      const m = w.mode === "rgb" ? maxAbs(w, o) : layerM;
+      const grey = (v) => Math.max(0, Math.min(255, Math.round(127.5 + (m > 0 ? (127.5 * v) / m : 0))));
       for (let c = 0; c < (w.mode === "kernels" ? cin : 1); c++) {
         const ox = w.mode === "kernels" ? (c % kc) * (kw + 1) : 0;
         const oy = w.mode === "kernels" ? Math.floor(c / kc) * (kh + 1) : 0;
         for (let r = 0; r < kh; r++) {
           for (let s = 0; s < kw; s++) {
             const at = (ch) => data[o * per + ch * kh * kw + r * kw + s];
-            if (w.mode === "rgb") {
-              put(x + s, y + r, at(0), at(1), at(2));
+            if (w.mode === "rgb") {  // each filter on its own centred scale: mid-grey is 0
+              put(x + s, y + r, grey(lo + sc * at(0)), grey(lo + sc * at(1)), grey(lo + sc * at(2)));
             } else if (w.mode === "grey") {
-              const j = 4 * at(0);
-              put(x + s, y + r, grey[j], grey[j + 1], grey[j + 2]);
+              const j = 4 * diverging(lo + sc * at(0), m);
+              put(x + s, y + r, div[j], div[j + 1], div[j + 2]);
             } else {
               const j = 4 * diverging(lo + sc * at(c), m);
               put(x + ox + s, y + oy + r, div[j], div[j + 1], div[j + 2]);
@@ -93,12 +115,28 @@ export function paintFilters(ctx, w, L) {
 /** Legend text for a mode. */
 export function legend(w) {
   if (!w) return "";
-  if (w.mode === "rgb") return "each filter's RGB kernel, stretched to its own range";
-  if (w.mode === "grey") return "each filter, stretched to its own range";
+  if (w.mode === "rgb") return "each filter's RGB kernel; mid-grey = 0, each filter scaled to its own largest |weight|";
+  if (w.mode === "grey") return "each filter's kernel; blue < 0 (white) < red, one scale for the layer";
   if (w.mode === "kernels") {
-    return `each tile: one output filter, its ${w.cin} input kernels; blue < 0 < red (scaled per filter)`;
+    return `each tile: one output filter, its ${w.cin} input kernels; blue < 0 (white) < red, one scale for the layer`;
   }
   return "L2 norm per filter (viridis, max = brightest)";
+}
+
+/** The colour bar of a decoded weights payload (lib/colorbar.js drawColorBar spec), or null. */
+export function filterBar(w) {
+  if (!w) return null;
+  if (w.mode === "norms") {
+    let top = 0;
+    for (const v of w.norms) top = Math.max(top, v);
+    return { colormap: "viridis", lo: 0, hi: top, label: "L2 norm of each filter's weights" };
+  }
+  if (w.mode === "rgb") {
+    return { colormap: "gray", relative: true, label: "weight per colour channel, each filter to its own scale",
+      ticks: [{ at: 0, text: "−max|w|" }, { at: 0.5, text: "0" }, { at: 1, text: "+max|w|" }] };
+  }
+  const m = maxAbs(w);
+  return { colormap: "rdbu", lo: -m, hi: m, label: "weight (one scale for the layer; white = 0)" };
 }
 
 /** Shows `box` with filter weights `w` painted on `canvas` within cssWidth x target, or hides it. */

@@ -62,6 +62,16 @@ const CSS = `
 /* the caption goes under the image: over it, it covered the digits (issue 11) */
 .cnnlens-thumb .cnnlens-dim { display: block; text-align: center; font-size: 10px; line-height: 1.2; }
 .cnnlens-detail-stage { position: relative; }
+/* colour bars (lib/colorbar.js): a ramp with its ticks under it and a label above */
+.cnnlens-colorbar { margin: 2px 0 6px; max-width: 260px; }
+.cnnlens-colorbar-label { color: var(--jp-ui-font-color2, #555); font-size: 11px; }
+.cnnlens-colorbar-body { position: relative; padding-bottom: 14px; }
+.cnnlens-colorbar-ramp { width: 100%; height: 10px; border: 1px solid var(--jp-border-color1, #bdbdbd);
+  box-sizing: border-box; }
+.cnnlens-colorbar-ticks span { position: absolute; top: 11px; transform: translateX(-50%); font-size: 10px;
+  color: var(--jp-ui-font-color2, #555); white-space: nowrap; }
+.cnnlens-colorbar-ticks span.start { transform: none; }
+.cnnlens-colorbar-ticks span.end { transform: translateX(-100%); }
 .cnnlens-dist-bar { fill: var(--jp-brand-color1, #31688e); }
 .cnnlens-dist-axis { stroke: var(--jp-border-color1, #bdbdbd); }
 .cnnlens-dist-mark { stroke: #e6194b; stroke-width: 2; }  /* the selection accent, as on the grid */

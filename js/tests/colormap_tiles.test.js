@@ -100,7 +100,8 @@ test("filter layouts: kernels grid, rgb painting, norms", () => {
     offset: Float32Array.of(0), scale: Float32Array.of(1) };
   const ctx = recordingContext(null);
   paintFilters(ctx, rgb, filterLayout(rgb));
-  assert.deepEqual(Array.from(ctx.calls[0].img.data), [10, 20, 30, 255]);
+  // centred on zero per filter: 0 would be mid-grey, +255 (the filter's largest) white
+  assert.deepEqual(Array.from(ctx.calls[0].img.data), [133, 138, 143, 255]);
   const norms = { mode: "norms", out: 3, norms: Float32Array.of(0, 1, 2) };
   const c2 = recordingContext(null);
   paintFilters(c2, norms, filterLayout(norms));

@@ -22,7 +22,9 @@ SCROLL_TOLERANCE = 5  # px the page may move on a click (none is expected)
 def compare_page_path(tmp_path_factory):
     torch.manual_seed(0)
     cmp = cl.Compare(tiny_cnn(0), tiny_cnn(1), IMAGES, metric="linear_cka")
-    report = cmp.to_html(tmp_path_factory.mktemp("readable") / "compare.html", images=[0, 1])
+    shown = ["0", "1", "3", "7"]  # the compared layers and one ReLU (its output is not signed)
+    report = cmp.to_html(tmp_path_factory.mktemp("readable") / "compare.html", layers=(shown, shown),
+                         images=[0, 1])
     return cmp, report.path
 
 
@@ -116,3 +118,61 @@ def test_linear_unit_shows_no_spatial_map_and_neuron_resets(laptop, compare_page
     assert not detail.locator("canvas.cnnlens-detail-channel").is_visible()
     assert "unit 0" in detail.locator(".cnnlens-toolbar").first.inner_text()
     assert detail.locator(".cnnlens-note").first.inner_text().startswith("value ")
+
+
+def bar_of(view):
+    """The colour bar of a view: its map, its numeric range (None when relative) and its label."""
+    b = view.locator(".cnnlens-colorbar").first
+    assert b.is_visible(), "no colour bar shown"
+    lo, hi = b.get_attribute("data-lo"), b.get_attribute("data-hi")
+    return (b.get_attribute("data-colormap"), None if lo is None else (float(lo), float(hi)),
+            b.locator(".cnnlens-colorbar-label").inner_text())
+
+
+def overlapping(a, b):
+    return a["x"] < b["x"] + b["width"] - 1 and b["x"] < a["x"] + a["width"] - 1 and \
+        a["y"] < b["y"] + b["height"] - 1 and b["y"] < a["y"] + a["height"] - 1
+
+
+def test_colour_coded_views_have_labelled_colour_bars(laptop, compare_page_path):
+    _, path = compare_page_path
+    page = laptop
+    open_compare(page, path)
+    pane_a = page.locator(".cnnlens-compare .cnnlens-lens").nth(0)
+    grid, detail = pane_a.locator(".cnnlens-grid"), pane_a.locator(".cnnlens-detail")
+    filters = pane_a.locator(".cnnlens-filters")
+    # conv "0" is signed (no ReLU yet): a diverging map centred on zero; per-channel tiles
+    # say that they are not comparable
+    grid.and_(page.locator("[data-layer='0'][data-rendered='1']")).wait_for()
+    cmap, rng, label = bar_of(grid)
+    assert cmap == "rdbu" and rng is None and "not comparable" in label
+    grid.locator("select").nth(1).select_option("layer")  # one scale for the layer
+    page.wait_for_function("(g) => g.querySelector('.cnnlens-colorbar').dataset.lo !== undefined",
+                           arg=grid.element_handle())
+    cmap, (lo, hi), label = bar_of(grid)
+    assert cmap == "rdbu" and lo == pytest.approx(-hi) and lo < 0 and "activation" in label
+    assert "0" in grid.locator(".cnnlens-colorbar-ticks").inner_text().split()
+    # after the ReLU nothing is negative: a sequential map from the layer's min to its max
+    pane_a.locator(f".cnnlens-tree {attr('data-layer-name', '1')}").click()
+    grid.and_(page.locator("[data-layer='1'][data-rendered='1']")).wait_for()
+    cmap, (lo, hi), _ = bar_of(grid)
+    assert cmap == "viridis" and 0 <= lo < hi
+    # the enlarged channel has its own bar, in the grid's colours
+    grid.locator("canvas.cnnlens-canvas").click(position={"x": 2, "y": 2})
+    detail.and_(page.locator("[data-neuron='0'][data-layer='1']")).wait_for()
+    cmap, (lo, hi), label = bar_of(detail.locator(".cnnlens-detail-stage + .cnnlens-colorbar").locator(".."))
+    assert lo < hi and "channel 0" in label
+    # the weights of conv "3" (16 x 8 x 3 x 3): white = 0 on one scale, weights drawn large
+    pane_a.locator(f".cnnlens-tree {attr('data-layer-name', '3')}").click()
+    filters.and_(page.locator("[data-layer='3'][data-rendered='1']")).wait_for()
+    cmap, (lo, hi), label = bar_of(filters)
+    assert cmap == "rdbu" and lo == pytest.approx(-hi) and "weight" in label
+    assert int(filters.get_attribute("data-zoom")) >= 6, "a weight is under 6 CSS px"
+    # top-image scores sit under their thumbnails, not over the digits
+    grid.and_(page.locator("[data-layer='3'][data-rendered='1']")).wait_for()
+    grid.locator("canvas.cnnlens-canvas").click(position={"x": 2, "y": 2})
+    detail.and_(page.locator("[data-layer='3'][data-topk='ready']")).wait_for()
+    thumbs = detail.locator(".cnnlens-top .cnnlens-thumb").all()
+    assert thumbs
+    for t in thumbs:
+        assert not overlapping(t.locator("canvas").bounding_box(), t.locator(".cnnlens-dim").bounding_box())
