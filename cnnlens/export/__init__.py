@@ -216,8 +216,8 @@ def export_compare(cmp, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX
     frames[cmp.lens_b.grid] = lens_frames(cmp.lens_b, shown_b, images, max_bytes=max_bytes,
                                           base_bytes=used)
     used += raw_bytes(frames[cmp.lens_b.grid]) * 4 // 3
-    notes, left = [f"{len(layers_a)} x {len(layers_b)} layers, "
-                   f"{len(_image_indices(cmp.lens_a, images))} images"], []
+    n_images = len(_image_indices(cmp.lens_a, images))
+    notes, left = [f"{len(layers_a)} x {len(layers_b)} layers, {n_images} images"], []
     for side, lens, shown in (("A", cmp.lens_a, shown_a), ("B", cmp.lens_b, shown_b)):
         budget = None if max_bytes is None else max(0, (max_bytes - used) * 3 // 4)
         vis, text, out = featvis_for_page(lens, shown, featvis, featvis_seconds, budget)

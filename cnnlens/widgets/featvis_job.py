@@ -221,7 +221,7 @@ class FeatvisJob:
                     self._cancel.clear()
                 key, last = f"{layer}|{neuron}", [0.0]
 
-                def progress(done, total, _value, key=key):
+                def progress(done, total, _value, key=key, last=last):
                     now = time.perf_counter()
                     if now - last[0] >= self.PROGRESS_S or done == total:
                         last[0] = now

@@ -16,9 +16,13 @@ frequencies first: no high-frequency adversarial noise); three colour channels a
 mixed by the square root of ImageNet's colour correlation, then squashed into [0, 1] by
 a sigmoid; every step sees a randomly shifted, scaled and rotated copy, so the image must
 excite the channel robustly; Adam maximises the channel's spatial mean. We write our
-own (about 150 lines) rather than depend on ``torch-lucent``: its last release pins old
-torch/kornia, hard-codes ImageNet normalisation and a 224-pixel recipe, and has no way
-to stop the forward at the layer (our demo CNN has a Linear layer that only takes 16x16).
+own (about 150 lines) rather than depend on ``torch-lucent`` (greentfrapp/lucent): its
+``render_vis`` hooks every module and never removes the hooks (our rule: hooks live only
+inside a context manager), runs the whole model and upsamples anything under 224 px to
+224 (our demo CNN's Linear layer takes 16x16 only), normalises for ImageNet by default,
+has no progress/cancel callbacks for a worker thread, and its install_requires pulls
+test tooling (pytest, coverage, coveralls) plus kornia, ipython and scikit-learn into
+users' environments; it is marked Pre-Alpha.
 
 Differences from Lucent, and why: one affine warp per step (``grid_sample``, reflected
 borders) replaces pad + jitter + scale + rotate + jitter, so the model sees exactly
@@ -29,7 +33,6 @@ gradients are computed); results are cached per model state.
 """
 from __future__ import annotations
 
-import math
 import threading
 import time
 import weakref
@@ -39,31 +42,22 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from cnnlens.capture import tap
-from cnnlens.inputs import IMAGENET_MEAN, IMAGENET_STD, expected_size, first_conv, model_device
-from cnnlens.inputs import model_dtype
+from cnnlens.inputs import IMAGENET_MEAN, IMAGENET_STD, expected_size, first_conv
 from cnnlens.probe import Layer, resolve
+
+from .recipe import Cancelled, optimise
 
 __all__ = ["Cancelled", "Visualization", "cached", "clear_cache", "normalization", "visualize"]
 
 DEFAULT_SIZE = 224
 """Side used when neither ``size`` nor the model (:func:`expected_size`) gives one."""
 
-# Square root of ImageNet's colour covariance (from Lucid), columns scaled to norm <= 1:
-# optimising in this basis decorrelates the three channels' gradients.
-_COLOR = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
-_COLOR = _COLOR / _COLOR.norm(dim=0).max()
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> OrderedDict
 _CACHE_LOCK = threading.Lock()
 CACHE_ENTRIES = 64
 """Visualisations kept per model (least recently used dropped first)."""
-
-
-class Cancelled(RuntimeError):
-    """:func:`visualize` stopped early because ``cancel()`` returned True."""
 
 
 @dataclass(frozen=True)
@@ -135,85 +129,6 @@ def _hw(size) -> tuple[int, int]:
     return h, w
 
 
-class _Image(nn.Module):
-    """The spectral, colour-decorrelated parametrisation: ``forward()`` -> (1, C, H, W) in [0, 1]."""
-
-    def __init__(self, channels: int, h: int, w: int, decorrelate: bool, gen, device):
-        super().__init__()
-        fy = torch.fft.fftfreq(h)[:, None]
-        fx = torch.fft.rfftfreq(w)[None, :]
-        # 1/f scaling (floor at the lowest frequency): equal energy per frequency band
-        scale = 1.0 / torch.sqrt(fx ** 2 + fy ** 2).clamp(min=1.0 / max(h, w))
-        self.register_buffer("scale", scale[None, None].to(device))
-        spectrum = torch.randn(1, channels, h, w // 2 + 1, 2, generator=gen) * 0.01
-        self.spectrum = nn.Parameter(spectrum.to(device))
-        self.size, self.color = (h, w), _COLOR.to(device) if decorrelate and channels == 3 else None
-
-    def forward(self) -> torch.Tensor:
-        x = torch.fft.irfftn(self.scale * torch.view_as_complex(self.spectrum), s=self.size,
-                             norm="ortho") / 4.0  # Lucid's "magic" 4: less saturation at start
-        if self.color is not None:
-            x = torch.einsum("ij,bjhw->bihw", self.color, x)
-        return torch.sigmoid(x)
-
-
-def _warp(x: torch.Tensor, gen, shift: float, scale: float, angle: float) -> torch.Tensor:
-    """One random shift/scale/rotation of ``x`` at its own size, borders reflected."""
-    r = torch.rand(4, generator=gen).tolist()
-    s = 1.0 + scale * (2 * r[0] - 1)
-    a = math.radians(angle * (2 * r[1] - 1))
-    tx, ty = (shift * 2 * (2 * v - 1) for v in r[2:])  # grid units: the side spans 2
-    theta = torch.tensor([[s * math.cos(a), -s * math.sin(a), tx],
-                          [s * math.sin(a), s * math.cos(a), ty]], dtype=x.dtype, device=x.device)
-    grid = F.affine_grid(theta[None], list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-
-
-class _Threads:
-    """Intra-op threads per step, chosen by timing: steps 1, 2 of every 32 try one and all.
-
-    Measured on this project's shared 2-core box: a DigitNet step takes ~1.5 ms on one
-    thread and up to 50 ms on two (OpenMP waits for a descheduled thread); a ResNet-18
-    step at 128 px took 100-150 ms on one thread and 850-900 ms on two next to busy
-    processes, but 34 ms on two when the box was quiet. So small work (a step under
-    5 ms on one thread) stays on one thread and large work re-measures as load changes.
-    torch keeps the count per thread (OpenMP): the caller's other threads are unaffected.
-    """
-
-    EVERY, SMALL = 32, 0.005
-
-    def __init__(self):
-        self.most = self.prev = torch.get_num_threads()
-        self.best, self.one = 1, None
-
-    def before(self, i: int) -> None:
-        if self.most > 1:
-            phase = i % self.EVERY
-            small = self.one is not None and self.one < self.SMALL
-            n = self.most if phase == 2 and not small else 1 if phase == 1 else self.best
-            if n != torch.get_num_threads():  # setting it is not free: only on a change
-                torch.set_num_threads(n)
-
-    def after(self, i: int, seconds: float) -> None:
-        phase = i % self.EVERY
-        if phase == 1:
-            self.one = seconds
-        elif phase == 2 and self.one is not None and torch.get_num_threads() > 1:
-            self.best = self.most if seconds < self.one else 1
-
-    def restore(self) -> None:
-        torch.set_num_threads(self.prev)
-
-
-def _objective(out: torch.Tensor, layer: str, channel: int) -> torch.Tensor:
-    """The channel's mean over everything but the batch (conv: spatial mean; linear: the unit)."""
-    n = out.shape[1] if out.dim() > 1 else 1
-    if not -n <= channel < n:
-        raise IndexError(f"channel {channel} out of range: layer {layer!r} has {n} channels "
-                         f"(output shape {tuple(out.shape[1:])})")
-    return (out[:, channel] if out.dim() > 1 else out).float().mean()
-
-
 def visualize(model: nn.Module, layer, channel: int, size=None, steps: int = 256,
               seed: int = 0, *, lr: float = 0.05, normalize=None, channels: int | None = None,
               decorrelate: bool = True, jitter: bool = True, pick=None,
@@ -282,7 +197,11 @@ def visualize(model: nn.Module, layer, channel: int, size=None, steps: int = 256
             if hit is not None:
                 _CACHE[model].move_to_end(key)
                 return replace(hit, cached=True)
-    vis = _optimise(model, target, int(channel), settings, norm, pick, progress, cancel)
+    t0 = time.perf_counter()
+    image, activation, trace = optimise(model, target, int(channel), settings, norm, pick,
+                                        progress, cancel)
+    vis = Visualization(image, activation, target.name, int(channel), dict(settings),
+                        time.perf_counter() - t0, trace)
     if cache:
         with _CACHE_LOCK:
             entries = _CACHE.setdefault(model, OrderedDict())
@@ -344,49 +263,3 @@ def normalization(images: torch.Tensor):
     span = (hi - lo).clamp_min(1e-6)
     # x_model = lo + x * span = (x - mean) / std  with  std = 1 / span, mean = -lo / span
     return (tuple((-lo / span).tolist()), tuple((1 / span).tolist()))
-
-
-def _optimise(model, target: Layer, channel: int, settings: dict, norm, pick, progress,
-              cancel) -> Visualization:
-    t0 = time.perf_counter()
-    device, dtype = model_device(model), model_dtype(model)
-    gen = torch.Generator().manual_seed(settings["seed"])
-    image = _Image(settings["channels"], *settings["size"], settings["decorrelate"], gen, device)
-    steps = settings["steps"]
-    trace = np.zeros(steps, dtype=np.float32)
-    opt = torch.optim.Adam(image.parameters(), lr=settings["lr"])
-    # No weight gradients: the input is all we optimise (about a third less work).
-    frozen = [(p, p.requires_grad) for p in model.parameters()]
-    threads = _Threads()
-    try:
-        for p, _ in frozen:
-            p.requires_grad_(False)
-        with tap(model, target, pick) as run, torch.enable_grad():
-            for i in range(steps):
-                if cancel is not None and cancel():
-                    raise Cancelled(f"visualisation of {target.name!r}[{channel}] cancelled "
-                                    f"after {i} of {steps} steps")
-                threads.before(i)
-                t = time.perf_counter()
-                opt.zero_grad(set_to_none=True)
-                x = image()
-                if settings["jitter"]:
-                    x = _warp(x, gen, shift=0.05, scale=0.05, angle=10.0)
-                value = _objective(run(norm(x).to(dtype)), target.name, channel)
-                (-value).backward()
-                opt.step()
-                trace[i] = value.item()
-                threads.after(i, time.perf_counter() - t)
-                if progress is not None:
-                    progress(i + 1, steps, float(trace[i]))
-            with torch.no_grad():
-                final = image()
-                out = run(norm(final).to(dtype))
-                activation = float(_objective(out, target.name, channel))  # also when steps=0
-    finally:
-        threads.restore()
-        for p, flag in frozen:
-            p.requires_grad_(flag)
-    picture = final[0].permute(1, 2, 0).to("cpu", torch.float32).numpy().copy()
-    return Visualization(picture, activation, target.name, channel, dict(settings),
-                         time.perf_counter() - t0, trace)
