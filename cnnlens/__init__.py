@@ -20,6 +20,7 @@ _LAZY = {
     "Inspector": "cnnlens.inspector",
     "layer_tree": "cnnlens.probe",
     "similarity_matrix": "cnnlens.similarity",
+    "gap_table": "cnnlens.similarity",
     "load_result": "cnnlens.similarity",
     "canonical_maps": "cnnlens.similarity",
     "similarity": "cnnlens.similarity",
@@ -28,7 +29,7 @@ _LAZY = {
 
 __all__ = [  # noqa: RUF022 - the public names, in the order the docs introduce them
     "__version__", "Lens", "Compare", "Inspector", "layer_tree", "similarity_matrix",
-    "load_result", "canonical_maps", "similarity", "demo",
+    "gap_table", "load_result", "canonical_maps", "similarity", "demo",
 ]
 
 

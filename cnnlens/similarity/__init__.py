@@ -41,6 +41,7 @@ from .cca import cca, pwcca, svcca
 from .cka import linear_cka, minibatch_cka, rbf_cka
 from .conv import REDUCTIONS, fourier_cca, reduce_conv
 from .engine import Cancelled, similarity_matrix
+from .gap import GapTable, gap_table
 from .matrix import METRICS, MatrixResult
 from .moments import Moments
 from .result import DFTResult, Result
@@ -53,6 +54,7 @@ __all__ = [
     "Cancelled",
     "CanonicalMaps",
     "DFTResult",
+    "GapTable",
     "MatrixResult",
     "Moments",
     "Plan",
@@ -61,6 +63,7 @@ __all__ = [
     "canonical_maps",
     "cca",
     "fourier_cca",
+    "gap_table",
     "linear_cka",
     "load_result",
     "minibatch_cka",
