@@ -23,13 +23,15 @@ _LAZY = {
     "gap_table": "cnnlens.similarity",
     "load_result": "cnnlens.similarity",
     "canonical_maps": "cnnlens.similarity",
+    "visualize": "cnnlens.featvis",
+    "featvis": "cnnlens.featvis",
     "similarity": "cnnlens.similarity",
     "demo": "cnnlens.demo",
 }
 
 __all__ = [  # noqa: RUF022 - the public names, in the order the docs introduce them
     "__version__", "Lens", "Compare", "Inspector", "layer_tree", "similarity_matrix",
-    "gap_table", "load_result", "canonical_maps", "similarity", "demo",
+    "gap_table", "load_result", "canonical_maps", "visualize", "similarity", "featvis", "demo",
 ]
 
 
