@@ -249,3 +249,23 @@ def test_compare_page_carries_both_panes_visualisations(digit_net, tmp_path):
     assert "A: feature visualisations: 0 of 48 channels" in page
     assert "B: feature visualisations: 1 of 48 channels" in page  # + the selected conv1
     assert report.left_out[-1] == "B conv2: 1 of 32 channels (not computed)"
+
+
+def test_core_imports_no_widgets_and_normalisation_follows_the_images():
+    import subprocess
+    import sys
+
+    code = ("import sys, torch, cnnlens as cl; net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)); "
+            "cl.visualize(net, '0', 1, size=8, steps=2); "
+            "print(sorted(m for m in ('ipywidgets', 'anywidget', 'bqplot') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    from cnnlens.featvis import normalization
+    from cnnlens.inputs import IMAGENET_MEAN, IMAGENET_STD
+
+    raw = torch.rand(8, 3, 6, 6)
+    raw[0, :, 0, 0], raw[0, :, 0, 1] = 0.0, 1.0  # the darkest and brightest pixels present
+    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+    got_mean, got_std = normalization((raw - mean) / std)
+    assert np.allclose(got_mean, IMAGENET_MEAN, atol=1e-5) and np.allclose(got_std, IMAGENET_STD, atol=1e-5)
+    assert normalization(raw) is None
