@@ -48,12 +48,15 @@ def centred_gram(X, shift: torch.Tensor | None = None) -> torch.Tensor:
     if shift is None:
         shift = sum(colsum64(p) for p in parts) / n
     dev = parts[0].device
+    # about 32 MiB of float64 per chunk: few rows (wide conv maps) take many columns at once,
+    # or the per-chunk overhead of the block products dominates
+    chunk = max(_CHUNK, (4 << 20) // max(n, 1))
     K = torch.zeros(n, n, dtype=torch.float64, device=dev)
-    buf = torch.empty(n, min(d, _CHUNK), dtype=torch.float64, device=dev)
+    buf = torch.empty(n, min(d, chunk), dtype=torch.float64, device=dev)
     shift = shift.to(dev)
-    step = -(-n // 8)  # 8 row blocks: 36 of 64 block products
-    for c0 in range(0, d, _CHUNK):
-        E = buf[:, :min(_CHUNK, d - c0)]
+    step = -(-n // 8) if n >= 256 else n  # 8 row blocks (36 of 64 products) when it pays
+    for c0 in range(0, d, chunk):
+        E = buf[:, :min(chunk, d - c0)]
         r0 = 0
         for p in parts:
             E[r0:r0 + p.shape[0]].copy_(p[:, c0:c0 + E.shape[1]])
