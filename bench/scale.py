@@ -84,7 +84,7 @@ def child(args) -> dict:
                 b(x)
     else:
         from cnnlens import similarity as sim
-        conv = lambda layer: layer.kind == "conv"  # noqa: E731
+        conv = lambda layer: layer.kind == "conv"
         res = sim.similarity_matrix(a, b, loader, layers_a=conv, layers_b=conv, metrics=PICKER,
                                     memory=BUDGET, device=None if device == "cpu" else device)
         for m in PICKER:
