@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+import torch
+
 from . import distributed
 from .budget import resolve_memory
 from .linalg import RTOL, check_keep
@@ -162,6 +164,11 @@ def _devices(device):
     return device, device
 
 
+def _on_gpu(model) -> bool:
+    p = next(iter(model.parameters()), None)
+    return p is not None and p.device.type == "cuda"
+
+
 def _wanted(metrics, collect: str) -> set:
     """Metrics to collect: the requested ones, and with collect="all" every other one
     that fits (minibatch_cka only when asked for: it depends on the batching)."""
@@ -294,7 +301,8 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
     if dry_run:
         return plan
     total = -1 if local_images is None else local_images  # this rank's progress
-    on_device = any(d is not None and str(d).startswith("cuda") for d in devices)
+    on_device = any(torch.device(d).type == "cuda" if d is not None else _on_gpu(m)
+                    for d, m in zip(devices, (model_a, model_b), strict=True))
     t0 = time.monotonic()
     for _ in _pass(model_a, model_b, la, lb, itertools.chain([first], batches), devices, col,
                    on_device):
