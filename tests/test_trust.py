@@ -12,7 +12,7 @@ from torch import nn
 
 import cnnlens as cl
 from cnnlens import similarity as sim
-from cnnlens.similarity import trust
+from cnnlens.similarity import jackknife, trust
 from cnnlens.similarity.gram import center, ucenter
 
 
@@ -108,8 +108,9 @@ def test_group_jackknife_equals_recomputing_without_each_group(debiased):
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.normal(size=(37, 20)))
     y = torch.from_numpy(rng.normal(size=(37, 15))) + x[:, :15]
-    lab, g = trust._labels(37, 1, trust.JACKKNIFE_GROUPS)
-    a, b = trust._Split(center(x @ x.mT), lab, g), trust._Split(center(y @ y.mT), lab, g)
+    lab, g = jackknife.labels(37, 1)
+    a, b = jackknife.KernelSplit(center(x @ x.mT), lab, g), jackknife.KernelSplit(
+        center(y @ y.mT), lab, g)
     fast = a.hsic(b, a.blocks(b), debiased)
     f = ucenter if debiased else center
     for k in range(g):
@@ -131,7 +132,30 @@ def test_kept_cka_cells_carry_a_jackknife_error_stated_in_the_convention(model, 
         assert reps[k] == pytest.approx(sim.linear_cka(x[lab != k], y[lab != k]).score,
                                         rel=1e-9)
     assert np.isfinite(res.se("debiased_cka")).all() and np.isfinite(res.se("rbf_cka")).all()
-    assert np.isnan(res.se("svcca")).all()  # the CCA family: no error (documented)
+
+
+@pytest.mark.parametrize("metric", ["cca", "svcca", "pwcca"])
+def test_cca_family_jackknife_equals_recomputing_without_each_group(metric):
+    a, b = identity(), features(1)
+    x = torch.randn(200, 6, 1, 1, generator=torch.Generator().manual_seed(0))
+    res = sim.similarity_matrix(a, b, x, layers_a=["1"], layers_b=["3"], metrics=(metric,),
+                                collect="requested")
+    r = res.result(metric, 0, 0)
+    assert np.isfinite(r.se) and r.se > 0 and "jackknife over 10 groups" in r.convention
+    reps = trust.jackknife(res, metric, 0, 0)
+    with torch.no_grad():
+        xa, xb = x.flatten(1).double(), b(x).double()
+    lab = torch.arange(200) % 10
+    fn = {"cca": sim.cca, "svcca": sim.svcca, "pwcca": sim.pwcca}[metric]
+    for k in (0, 3):
+        assert reps[k] == pytest.approx(fn(xa[lab != k], xb[lab != k]).score, abs=1e-9)
+
+
+def test_wide_cca_layers_say_why_they_have_no_error(model, model_b, images):
+    res = sim.similarity_matrix(model, model_b, images, layers_a=["8"], layers_b=["0"],
+                                metrics=("svcca",), collect="requested", reduce="flatten")
+    r = res.result("svcca", 0, 0)
+    assert r.defined and np.isnan(r.se) and "no standard error" in r.convention
 
 
 def test_uncertainty_shrinks_as_one_over_sqrt_n_and_matches_the_spread_over_samples():

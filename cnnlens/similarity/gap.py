@@ -25,6 +25,7 @@ import numpy as np
 from torch import nn
 
 from . import trust
+from .jackknife import jackknife_se
 from .plan import JACKKNIFE_GROUPS
 
 __all__ = ["GapRow", "GapTable", "gap_table"]
@@ -265,7 +266,7 @@ def _gap_error(res, metric, i, jb, jc, se_b, se_c) -> tuple[float, str, int]:
         g = len(rb)
         text = (f"95%: gap +- t(0.975, {g - 1}) x delete-one-group jackknife error of the gap "
                 f"({g} groups of images, the same for B and C)")
-        return trust.jackknife_se(rc - rb), text, g - 1
+        return jackknife_se(rc - rb), text, g - 1
     if math.isfinite(se_b) and math.isfinite(se_c):
         g = JACKKNIFE_GROUPS  # the minibatch estimator's groups
         text = f"95%: gap +- t(0.975, {g - 1}) x the two cells' errors combined as independent"

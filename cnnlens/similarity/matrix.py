@@ -12,6 +12,7 @@ from .cca import cca_from_pair, check_n_gt_d, pwcca_from_pair, svcca_from_bases
 from .cka import convention as cka_convention
 from .cka import linear_from_pair
 from .gram import center, centred_gram, rbf_kernel, ucenter
+from .jackknife import with_error
 from .linalg import feature_basis, gram_basis, live_count, whitener
 from .plan import FAMILY, KERNEL, Collector, Entry
 from .result import Result
@@ -257,7 +258,7 @@ class MatrixResult:
         try:
             if g.mode == "stream":
                 return self._stream_cell(metric, g, ea, eb)
-            return self._memory_cell(metric, ea, eb)
+            return with_error(self, metric, self._memory_cell(metric, ea, eb), ea, eb)
         except ValueError as exc:
             return self._nan(metric, str(exc), n=self.n * ea.rows)
 
@@ -328,10 +329,8 @@ class MatrixResult:
                 side = "x" if not na > 0 else "y"
                 return self._nan(metric, f"{side} has no variance (or a non-positive unbiased "
                                  "HSIC): undefined", n)
-            reps = trust.cka_replicates(self, kind, ea, eb)  # jackknife over groups of images
             return Result(metric, float((A * B).sum()) / float(np.sqrt(na * nb)),
-                          f"{self.convention(metric)}; {trust.jackknife_text(reps)}", n=n,
-                          se=trust.jackknife_se(reps))
+                          self.convention(metric), n=n)
         if metric == "svcca":
             if n <= max(ea.d, eb.d):  # d > n: the n x n Gram is the smaller problem
                 ba, bb = self._per_layer("gb", self._gram_basis, (ea,), (eb,))

@@ -1,18 +1,11 @@
-"""How far a cell can be trusted: jackknife errors, permutation chance, sampling warnings.
+"""How far a cell can be trusted: permutation chance, jackknife replicates, warnings.
 
 Everything here is computed after the pass from what the engine already holds
 (each layer's centred n x n kernel and activations in the "kept" form, its
 moments in the streamed form): the models never run again.
 
-**Jackknife** (standard error of a kept-form CKA cell). Image k is dealt into
-group k mod ``JACKKNIFE_GROUPS`` (as the minibatch estimator deals its batches,
-so data sorted by class lose no class with a group); replicate g is the score
-with group g's rows and columns removed from both kernels and centred again
-(centring the sub-block of a centred kernel gives the subset's own centred
-kernel: centring removes any row or column offset, and U-centring too). The
-error is ``sqrt((G-1)/G sum_g (s_g - mean s)^2)``. Per-group block sums make
-all G replicates of a pair cost about one pass over its two n x n kernels. An
-RBF kernel keeps the full sample's bandwidth in every replicate.
+**Errors**: kept-form cells carry a delete-one-group jackknife error over
+groups of images (:mod:`.jackknife`); :func:`jackknife` gives a cell's replicates.
 
 **Chance** (permutation null: the score when model b's images are shuffled
 against model a's). For the biased CKAs (linear, RBF) the mean over all n!
@@ -39,96 +32,16 @@ import math
 import numpy as np
 import torch
 
-from .gram import hsic_terms
+from .jackknife import JACKKNIFE_GROUPS, replicates
 
-__all__ = ["JACKKNIFE_GROUPS", "PERMUTATIONS", "chance", "cka_chance", "cka_replicates",
-           "jackknife", "jackknife_se", "jackknife_text", "null",
+__all__ = ["JACKKNIFE_GROUPS", "PERMUTATIONS", "chance", "cka_chance", "jackknife", "null",
            "sampling_warnings"]
 
-JACKKNIFE_GROUPS = 10   # delete-one-group jackknife over this many groups of images
 PERMUTATIONS = 20       # shuffles per cell for the sampled permutation null
 SEED = 0                # the shuffles are fixed: the same cell gives the same null
 _KIND = {"linear_cka": "c", "debiased_cka": "u", "rbf_cka": "r"}
 #: chance level above which a warning says the layers are too wide for the images
 HIGH_CHANCE = 0.5
-
-
-def jackknife_se(reps) -> float:
-    """``sqrt((G-1)/G sum (s_g - mean)^2)`` of G delete-one-group replicates; NaN if < 2."""
-    reps = np.asarray(reps, dtype=np.float64)
-    g = len(reps)
-    if g < 2 or not np.all(np.isfinite(reps)):
-        return float("nan")
-    return float(math.sqrt((g - 1) / g * ((reps - reps.mean()) ** 2).sum()))
-
-
-def jackknife_text(reps) -> str:
-    """How a kept-form cell's standard error was obtained (appended to its convention)."""
-    g = 0 if reps is None else len(reps)
-    if g < 2:
-        return "no standard error (fewer than 2 groups of images)"
-    return (f"standard error: delete-one-group jackknife over {g} groups of images (image k "
-            f"in group k mod {g}) from the kept kernels")
-
-
-def _labels(rows_total: int, rows: int, groups: int) -> tuple[torch.Tensor, int]:
-    """Group of every row (rows of one image are contiguous): image k -> k mod G."""
-    images = rows_total // rows
-    g = max(2, min(groups, images))
-    return (torch.arange(rows_total) // rows) % g, g
-
-
-class _Split:
-    """One layer's centred kernel split into image groups: what every replicate needs."""
-
-    def __init__(self, M: torch.Tensor, lab: torch.Tensor, g: int):
-        self.M, self.lab, self.g = M, lab, g
-        self.R = torch.zeros(M.shape[0], g, dtype=M.dtype).index_add_(1, lab, M)  # row sums per group
-        self.r, self.d = self.R.sum(1), M.diagonal()
-        self.keep = [lab != k for k in range(g)]
-
-    def blocks(self, other: _Split) -> torch.Tensor:
-        """(G, G) sums of ``M * other.M`` over every pair of groups."""
-        P = self.M * other.M
-        rows = torch.zeros(self.g, P.shape[1], dtype=P.dtype).index_add_(0, self.lab, P)
-        return torch.zeros(self.g, self.g, dtype=P.dtype).index_add_(1, self.lab, rows)
-
-    def hsic(self, other: _Split, S: torch.Tensor, debiased: bool) -> np.ndarray:
-        """<centred M_-g, centred other_-g> for every group g (U-centred if debiased)."""
-        total, by_group = float(S.sum()), S.sum(1)
-        out = np.empty(self.g)
-        for k in range(self.g):
-            skl = total - float(by_group[k] + S[:, k].sum() - S[k, k])
-            m = self.keep[k]
-            out[k] = hsic_terms(skl, (self.r - self.R[:, k])[m], (other.r - other.R[:, k])[m],
-                                self.d[m], other.d[m], debiased)
-        return out
-
-
-def _split(res, e, kind: str):
-    """The layer's cached :class:`_Split` (U-centring works from the centred Gram too)."""
-    def make():
-        M = res._centred(e, "r" if kind == "r" else "c")[0]
-        if M is None:
-            return None
-        lab, g = _labels(M.shape[0], e.rows, JACKKNIFE_GROUPS)
-        a = _Split(M, lab, g)
-        a.self = a.hsic(a, a.blocks(a), kind == "u")
-        return a
-    return res._cached(("jk-split", kind, e), make)
-
-
-def cka_replicates(res, kind: str, ea, eb) -> np.ndarray | None:
-    """The G delete-one-group CKA values of a kept-form cell (cached), or None."""
-    def make():
-        a, b = _split(res, ea, kind), _split(res, eb, kind)
-        if a is None or b is None or a.g != b.g:
-            return None
-        num = a.hsic(b, a.blocks(b), kind == "u")
-        den = a.self * b.self
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(den > 0, num / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
-    return res._cached(("jk", kind, ea, eb), make)
 
 
 def _kept(res, metric: str, i: int, j: int):
@@ -144,18 +57,15 @@ def _kept(res, metric: str, i: int, j: int):
 
 
 def jackknife(res, metric: str, i, j) -> np.ndarray | None:
-    """Delete-one-group replicates of a kept-form CKA cell (None for other cells).
-
-    Two cells of one result share their groups, so differences of cells (a gap)
-    get their own jackknife error from the differences of replicates.
-    """
+    """Delete-one-group replicates of a defined kept-form cell (None for other cells);
+    see :mod:`.jackknife`."""
     i, j = res._index(res.layers_a, i), res._index(res.layers_b, j)
-    if metric not in _KIND or not res.result(metric, i, j).defined:
+    if not res.result(metric, i, j).defined:
         return None
     cell = _kept(res, metric, i, j)
     if cell is None or cell[2].mode != "memory":
         return None
-    return cka_replicates(res, _KIND[metric], cell[0], cell[1])
+    return replicates(res, metric, cell[0], cell[1])[0]
 
 
 def cka_chance(A: torch.Tensor, B: torch.Tensor, n: int | None = None) -> float:
