@@ -21,7 +21,7 @@ differences of replicates. Nothing runs the models again.
 >>> import numpy as np
 >>> from cnnlens.similarity.jackknife import jackknife_se
 >>> round(jackknife_se([0.5, 0.52, 0.48, 0.5]), 4)
-0.0283
+0.0245
 """
 from __future__ import annotations
 
