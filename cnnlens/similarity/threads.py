@@ -14,7 +14,12 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["both", "small_threads"]
+__all__ = ["TUNED", "both", "small_threads"]
+
+#: The one knob: ``CNNLENS_THREADS=plain`` in the environment (or ``TUNED = False``) runs
+#: everything in turn on torch's own thread pool (no one-thread sections, nothing side by
+#: side). ``bench/scale.py --threads plain`` measures what the tuning is worth.
+TUNED = os.environ.get("CNNLENS_THREADS", "tuned") != "plain"
 
 _SMALL = 640  # decompositions up to this size run on one thread (see small_threads)
 _SMALL_FLOPS = 5e7  # and products up to this many flops (~1 ms on one core)
@@ -34,7 +39,7 @@ def small_threads(size: int = 0, flops: float | None = None):
     second thread when idle and can lose 10x next to a busy process (a
     (64 x 16384) @ (16384 x 64) product: 1.8 ms on one thread, 12 ms on two).
     """
-    if (flops > _SMALL_FLOPS) if flops is not None else (size > _SMALL):
+    if not TUNED or ((flops > _SMALL_FLOPS) if flops is not None else (size > _SMALL)):
         yield
         return
     with _one_thread():
@@ -88,7 +93,8 @@ def both(f: Callable, a, b):
     2000: 1.29 s in turn on two threads, 1.18 s side by side.
     """
     global _pool
-    if torch.get_num_threads() < 2 or threading.current_thread().name.startswith(_WORKER):
+    if not TUNED or torch.get_num_threads() < 2 or \
+            threading.current_thread().name.startswith(_WORKER):
         return f(a), f(b)
     if _pool is None:
         _pool = ThreadPoolExecutor(1, thread_name_prefix=_WORKER)
