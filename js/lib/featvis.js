@@ -40,6 +40,18 @@ export function visSource(model, grid) {
 }
 
 /**
+ * The best top image's mean activation for the selection, when the kernel ranked by mean
+ * (the visualisation maximises the spatial mean, so only that ranking compares), else null.
+ */
+export function bestImage(model, grid) {
+  const t = model.get("top");
+  const current = model.get("layer") === grid.get("layer") && model.get("neuron") === grid.get("neuron");
+  if (!current || model.get("top_status") !== "ready" || !t || t.by !== "mean" || !t.scores) return null;
+  const scores = floats(t.scores);
+  return scores.length ? scores[0] : null;
+}
+
+/**
  * Build the panel; `draw()` repaints it from the models, listeners go to `L`.
  * @param {any} model the NeuronDetail model
  * @param {any} grid the selection model
@@ -79,7 +91,9 @@ export function featvisPanel(model, grid, L) {
       const z = SIDE / Math.max(img.w, img.h);
       Object.assign(canvas.style, { width: `${Math.round(img.w * z)}px`, height: `${Math.round(img.h * z)}px` });
       paintImage(context2d(canvas), img, s.vis.at);
-      note.textContent = `activation ${fmt(s.vis.activation)} · ${s.vis.steps} steps, seed ${s.vis.seed}`;
+      const best = bestImage(model, grid);
+      note.textContent = `activation ${fmt(s.vis.activation)}${best == null ? "" : ` (best image ${fmt(best)})`}` +
+        ` · ${s.vis.steps} steps, seed ${s.vis.seed}`;
     } else {
       // a page with no kernel says so rather than showing a button-less, empty panel
       note.textContent = s.status === "running" ? `optimising… ${Math.round(100 * s.progress)} %`
@@ -92,7 +106,7 @@ export function featvisPanel(model, grid, L) {
     model.send(running ? { event: "cancel" }
       : { event: "visualize", layer: grid.get("layer"), neuron: grid.get("neuron") });
   });
-  for (const name of ["vis", "vis_key", "vis_status", "vis_progress", "vis_error", "vis_frames"]) {
+  for (const name of ["vis", "vis_key", "vis_status", "vis_progress", "vis_error", "vis_frames", "top", "top_status"]) {
     L.model(model, `change:${name}`, draw);
   }
   return { el, draw };

@@ -61,6 +61,8 @@ test("panel: the button asks the kernel, progress shows while running, cancel, r
   assert.deepEqual([el.dataset.vis, el.dataset.visSource, canvas.hidden, bar.hidden], ["ready", "live", false, true]);
   assert.equal(canvas.getContext("2d").calls.at(-1).img.width, 4);  // painted at its own size
   assert.match(el.querySelector(".cnnlens-featvis-note").textContent, /activation 2\.5 · 256 steps/);
+  m.remote({ layer: "conv3", neuron: 5, top_status: "ready", top: { by: "mean", scores: Float32Array.of(1.25, 1).buffer } });
+  assert.match(el.querySelector(".cnnlens-featvis-note").textContent, /activation 2\.5 \(best image 1\.25\) · 256/);
   m.remote({ vis_key: "conv3|5", vis_status: "error", vis_error: "IndexError: channel 5 out of range" });
   assert.equal(el.querySelector(".cnnlens-error").hidden, false);
   L.dispose();
