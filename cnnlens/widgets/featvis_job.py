@@ -25,6 +25,7 @@ import torch
 
 from .. import featvis
 from ..encode import FORMAT, encode_vector
+from ..probe import Layer
 from .activation_grid import describe
 
 __all__ = ["FeatvisJob", "vis_frames", "vis_payload"]
@@ -73,14 +74,18 @@ _NORM: list = [None, None, None]  # the last image set, its _version, its normal
 
 
 def _args(inspector, layer, channel, steps, seed, size=None) -> tuple[tuple, dict]:
+    if not isinstance(layer, Layer):  # the Inspector's tree knows "name:1" and skips a rebuild
+        chosen = inspector.layers.select(layer)
+        if len(chosen) != 1:
+            raise ValueError(f"visualize() takes one layer; the selector picked {len(chosen)}")
+        layer = chosen[0]
     images = inspector.images
     last, version, norm = _NORM  # one read: another thread may replace the list's items
     if last is not images or version != images._version:  # a full scan, so only once a set
         norm = featvis.normalization(images)
         _NORM[:] = [images, images._version, norm]
     size = tuple(images.shape[-2:]) if size is None else size
-    name = getattr(layer, "name", layer)
-    pick = inspector.pick.get(name) if isinstance(inspector.pick, dict) else inspector.pick
+    pick = inspector.pick.get(layer.name) if isinstance(inspector.pick, dict) else inspector.pick
     return ((inspector.model, layer, channel, size, steps, seed),
             {"normalize": norm, "pick": pick})
 
