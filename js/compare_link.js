@@ -1,9 +1,13 @@
 // Twin of cnnlens/widgets/compare_link.py: the JS-side links of cl.Compare.
 // Heatmap click -> both Lens grids' `layer` + the spectrum, grid layer -> row/column
 // highlight, metric picker -> heatmap colours (offline), undefined cells hatched with
-// their reason as tooltip. Everything here reads other widgets' models, so it keeps
+// their reason. The heatmap reads on its own: values printed in small matrices, a fast
+// hover tip with the cell outlined, long layer names cut (whole in the tip), arrow keys
+// move the selected cell. Everything here reads other widgets' models, so it keeps
 // working in an exported page without a kernel.
 import { floats } from "./lib/decode.js";
+import { hoverTip, moveSelection, paintValues, shortenTicks } from "./lib/heatmap_view.js";
+import { ensureStyle } from "./lib/style.js";
 
 export const HATCH_ID = "cnnlens-hatch";
 export const PENDING_FILL = "#e8e8e8"; // same as heatmap.PENDING_FILL
@@ -33,8 +37,8 @@ export function lastPair(selected) {
 }
 
 /** Tooltip text of one cell; mirror of cnnlens.widgets.heatmap.cell_text (keep in sync). */
-export function cellTitle(row, column, metric, value, reason) {
-  const head = `A: ${row}\nB: ${column}\n`;
+export function cellTitle(row, column, metric, value, reason, names = ["A", "B"]) {
+  const head = `${names[0]}: ${row}\n${names[1]}: ${column}\n`;
   if (value != null && Number.isFinite(value)) return head + `${metric} = ${value.toFixed(3)}`;
   if (reason) return head + `${metric} undefined: ${reason}`;
   return head + `${metric}: pending`;
@@ -145,11 +149,12 @@ function setIfChanged(node, attr, value) {
 }
 
 /**
- * Make every cell say what it is: a <title> tooltip, a hatch fill when undefined (with
- * reason), a pending fill when not computed yet. Idempotent: writes only what differs,
- * so it can run from a MutationObserver without feeding itself.
+ * Make every cell say what it is: its text as aria-label (the hover tip shows it; a native
+ * SVG <title> tooltip was slow and doubled it), data-row / data-col, a hatch fill when
+ * undefined (with reason), a pending fill when not computed yet. Idempotent: writes only
+ * what differs, so it can run from a MutationObserver without feeding itself.
  * @param {Element[]} cells rect.heatmapcell with bqplot's d3 datum in __data__
- * @param {{rows: string[], columns: string[], metric: string, reasons: object}} info
+ * @param {{rows: string[], columns: string[], metric: string, reasons: object, names?: string[]}} info
  */
 export function decorateCells(cells, info) {
   let writes = 0;
@@ -159,10 +164,12 @@ export function decorateCells(cells, info) {
     const { rowNum: i, columnNum: j } = d;
     const value = d.color == null ? NaN : Number(d.color);
     const reason = (info.reasons || {})[`${i},${j}`] || null;
-    const text = cellTitle(info.rows[i] ?? i, info.columns[j] ?? j, info.metric, value, reason);
-    let title = cell.querySelector("title");
-    if (!title) { title = cell.ownerDocument.createElementNS("http://www.w3.org/2000/svg", "title"); cell.appendChild(title); writes++; }
-    if (title.textContent !== text) { title.textContent = text; writes++; }
+    const text = cellTitle(info.rows[i] ?? i, info.columns[j] ?? j, info.metric, value, reason, info.names);
+    const old = cell.querySelector("title");
+    if (old) { old.remove(); writes++; }
+    if (cell.getAttribute("aria-label") !== text) { cell.setAttribute("aria-label", text); writes++; }
+    setIfChanged(cell, "data-row", i);
+    setIfChanged(cell, "data-col", j);
     const state = Number.isFinite(value) ? null : reason ? "undefined" : "pending";
     const fill = state === "undefined" ? HATCH_FILL : state === "pending" ? PENDING_FILL : null;
     setIfChanged(cell, "data-state", state);
@@ -209,6 +216,7 @@ function save(m) {
 }
 
 async function render({ model, el }) {
+  ensureStyle();
   el.classList.add("cnnlens-compare-link");
   const status = document.createElement("span");
   status.className = "cnnlens-compare-status";
@@ -226,6 +234,8 @@ async function render({ model, el }) {
   el.classList.toggle("cnnlens-static", staticPage);
   const rows = () => Array.from(hm?.get("row") || []).map(String);
   const cols = () => Array.from(hm?.get("column") || []).map(String);
+  const modelNames = () => hm?.get("names") || ["A", "B"];
+  const label = (m) => (hm?.get("metric_labels") || {})[m] || m;  // "linear_cka" -> "linear CKA"
   // ipywidgets 8 Dropdowns sync `index` (not `value`); `metrics` lists the option keys in order.
   const metric = () => {
     const keys = model.get("metrics") || [];
@@ -248,8 +258,12 @@ async function render({ model, el }) {
   function decorate() {
     const cs = cells();
     if (hm && cs.length) {
-      decorateCells(cs, { rows: rows(), columns: cols(), metric: hm.get("metric") || metric(), reasons: hm.get("reasons") });
+      decorateCells(cs, { rows: rows(), columns: cols(), metric: label(hm.get("metric") || metric()),
+        reasons: hm.get("reasons"), names: modelNames() });
       drawHighlights(cs, hl.row, hl.column);
+      paintValues(cs, rows().length, cols().length);
+      const fig = heatmapEl();
+      if (fig) shortenTicks(fig, new Set([...rows(), ...cols()]));
     }
     const n = rows().length * cols().length;
     setIfChanged(el, "data-rendered", model.get("complete") && n > 0 && cs.length === n ? "1" : "0");
@@ -263,7 +277,7 @@ async function render({ model, el }) {
     setIfChanged(el, "data-status", model.get("status"));
     setIfChanged(el, "data-metric", metric());
     const stage = model.get("stage");
-    status.textContent = `${metric()} · ${model.get("status")}${stage ? ` (${stage} ${done}/${total})` : ""}`
+    status.textContent = `${label(metric())} · ${model.get("status")}${stage ? ` (${stage} ${done}/${total})` : ""}`
       + (staticPage ? " · static page (no kernel)" : "");
     error.textContent = model.get("error") || "";
     error.style.display = model.get("error") ? "" : "none";
@@ -325,7 +339,9 @@ async function render({ model, el }) {
         [rows().length, cols().length], m);
       if (mat) {
         hm.set({ color: mat, metric: m, reasons: (model.get("matrix_reasons") || {})[m] || {} });
-        hmFig?.set("title", m);
+        hmFig?.set("title", `${label(m)}: ${modelNames()[0]} × ${modelNames()[1]}`);
+        const bar = hmFig?.get("axes")?.[2];  // the colour bar names the metric too
+        if (bar?.set) bar.set("label", label(m));
       }
     }
     showStatus();
@@ -345,6 +361,51 @@ async function render({ model, el }) {
   const mine = ["progress_done", "progress_total", "stage", "status", "error", "complete", "metric"];
   for (const k of mine) model.on(`change:${k}`, showStatus);
 
+  // Hover tip and keyboard on the heatmap figure (its element appears after render).
+  const heatmapEl = () => root()?.querySelector(".cnnlens-heatmap") || null;
+  const tip = document.createElement("div");
+  tip.className = "cnnlens-tip cnnlens-heatmap-tip";
+  tip.hidden = true;
+  let figEl = null;
+  const outline = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+  outline.setAttribute("class", "cnnlens-hover-cell");
+  outline.setAttribute("style", "fill:none;stroke:#fff;stroke-width:2px;pointer-events:none;"
+    + "outline:1px solid #000");
+  outline.setAttribute("visibility", "hidden");
+  const onMove = (ev) => {
+    const cell = ev.target.closest?.("rect.heatmapcell") || null;
+    if (cell && outline.parentNode !== cell.parentNode?.parentNode) cell.parentNode?.parentNode?.appendChild(outline);
+    hoverTip(figEl, tip, outline, cell, ev);
+  };
+  const onLeave = () => { tip.hidden = true; outline.setAttribute("visibility", "hidden"); };
+  const onKey = (ev) => {
+    const next = moveSelection(lastPair(hm.get("selected")), ev.key, rows().length, cols().length);
+    if (!next) return;
+    ev.preventDefault();  // arrows must not scroll the notebook
+    hm.set("selected", [next]);
+    save(hm);
+  };
+  function wire(fig) {
+    if (!fig || fig === figEl || !hm) return;
+    figEl = fig;
+    if (getComputedStyle(fig).position === "static") fig.style.position = "relative";
+    fig.append(tip);
+    fig.tabIndex = 0;
+    fig.setAttribute("role", "grid");
+    fig.setAttribute("aria-label", "similarity heatmap: arrow keys move the selected cell");
+    fig.addEventListener("mousemove", onMove);
+    fig.addEventListener("mouseleave", onLeave);
+    fig.addEventListener("keydown", onKey);
+  }
+  const unwire = () => {
+    if (!figEl) return;
+    figEl.removeEventListener("mousemove", onMove);
+    figEl.removeEventListener("mouseleave", onLeave);
+    figEl.removeEventListener("keydown", onKey);
+    tip.remove(); outline.remove();
+  };
+
+  let tries = 0; // the view is attached to the page after render; stop looking after 60 s
   // bqplot redraws cells (new rects, or restyled fills on every selection): re-apply.
   const observer = new MutationObserver(schedule);
   let watched = null;
@@ -356,9 +417,9 @@ async function render({ model, el }) {
       watched = r;
       schedule();
     }
-    return !!r;
+    wire(heatmapEl());
+    return !!r && (!!figEl || tries > 20);  // a figure comes with its root, or not at all
   };
-  let tries = 0; // the view is attached to the page after render; stop looking after 60 s
   const poll = setInterval(() => { if (attach() || ++tries > 600) clearInterval(poll); }, 100);
   attach();
   if (ga) onGridLayer("row", ga);
@@ -368,6 +429,7 @@ async function render({ model, el }) {
 
   return () => {
     clearInterval(poll);
+    unwire();
     observer.disconnect();
     for (const [m, ev, fn] of subs) m.off(ev, fn);
     for (const k of mine) model.off(`change:${k}`, showStatus);

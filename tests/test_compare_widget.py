@@ -160,12 +160,16 @@ def test_layout_state_and_matrix(done, model, model_b, images):
     # a job needs a kernel: an exported page hides these (CSS on .cnnlens-needs-kernel)
     assert all("cnnlens-needs-kernel" in w._dom_classes for w in (cmp.button, cmp.progress))
     assert all("cnnlens-needs-kernel" in lens.upload._dom_classes for lens in (cmp.lens_a, cmp.lens_b))
-    # the colour bar: five readable ticks and no label (bqplot centres it over the cells,
-    # which cut it); the title names the metric
+    # the colour bar: five readable ticks, labelled with the metric as people name it, beside
+    # the bar; the title says what is compared with what; no bqplot toolbar over the cells
     figure = cmp.link.heatmap_figure
     color_axis = next(a for a in figure.axes if a.scale is cmp.heatmap.scales["color"])
-    assert color_axis.label == "" and color_axis.tick_values.tolist() == [0, 0.25, 0.5, 0.75, 1]
-    assert figure.title == cmp.metric
+    label = METRICS[cmp.metric]
+    assert color_axis.label == label and color_axis.tick_values.tolist() == [0, 0.25, 0.5, 0.75, 1]
+    assert figure.title == f"{label}: {cmp.names[0]} × {cmp.names[1]}" and not figure.display_toolbar
+    cmp.metric = "linear_cka"
+    assert color_axis.label == "linear CKA" and figure.title.startswith("linear CKA: ")
+    cmp.metric = "svcca"
     la, lb = len(cmp.heatmap.layers_a), len(cmp.heatmap.layers_b)
     assert cmp.matrix.shape == (la, lb) and cmp.matrix.dtype == np.float64
     assert cmp.heatmap.layers_a == cmp.result.layers_a and cmp.heatmap.layers_b == cmp.result.layers_b
@@ -275,7 +279,7 @@ def test_undefined_cell_is_explained(model, images):
     i, j = map(int, nan[0])
     reason = cmp.result.reason("svcca", i, j)
     assert reason and cmp.heatmap.reasons[f"{i},{j}"] == reason
-    assert cmp.heatmap.tooltip_text(i, j).endswith(f"svcca undefined: {reason}")
+    assert cmp.heatmap.tooltip_text(i, j).endswith(f"SVCCA undefined: {reason}")
     assert cmp.link.matrix_reasons["svcca"][f"{i},{j}"] == reason
     cmp.heatmap.set_state({"selected": [[i, j]]})  # clicking it does not break anything
     assert cmp.spectrum.pair == [i, j] and cmp.error == ""
@@ -386,3 +390,20 @@ def test_real_kernel_thread_updates_and_responsiveness():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_names_label_axes_panes_and_tooltips(model, model_b, images):
+    cmp = Compare(model, model_b, images, metric="linear_cka", names=("real", "synthetic"),
+                  autostart=False)
+    assert cmp.names == ("real", "synthetic") and cmp.heatmap.names == ["real", "synthetic"]
+    figure = cmp.link.heatmap_figure
+    assert [a.label for a in figure.axes[:2]] == ["real", "synthetic"]
+    assert figure.title == "linear CKA: real × synthetic"
+    assert cmp.heatmap.tooltip_text(0, 0).startswith(
+        f"real: {cmp.heatmap.layers_a[0]}\nsynthetic: {cmp.heatmap.layers_b[0]}\nlinear CKA")
+    assert "<b>real</b>" in cmp.panes[0].children[0].value
+    # the same class twice: told apart, not "Sequential" and "Sequential"
+    same = Compare(model, model, images, autostart=False)
+    assert same.names == ("Sequential A", "Sequential B")
+    with pytest.raises(ValueError, match="two non-empty names"):
+        Compare(model, model_b, images, names=("only one",), autostart=False)

@@ -24,7 +24,28 @@ from .spectrum import Spectrum
 __all__ = ["METRICS", "Compare"]
 
 OPTIONS = ("reduce", "batch_size", "device", "memory", "result", "autostart", "precompute",
-           "lens_options")
+           "lens_options", "names")
+
+
+def model_names(model_a, model_b, names=None) -> tuple[str, str]:
+    """What the two models are called on axes, panes and tooltips.
+
+    The given ``names``, else the class names, else (the same class twice, as in a
+    real-vs-synthetic study) the class name with A and B.
+
+    >>> import torch
+    >>> model_names(torch.nn.Linear(1, 1), torch.nn.Linear(1, 1))
+    ('Linear A', 'Linear B')
+    >>> model_names(None, None, names=("real", "synthetic"))
+    ('real', 'synthetic')
+    """
+    if names is not None:
+        names = tuple(str(n) for n in names)
+        if len(names) != 2 or not all(names):
+            raise ValueError(f"names must be two non-empty names, got {names!r}")
+        return names
+    a, b = type(model_a).__name__, type(model_b).__name__
+    return (a, b) if a != b else (f"{a} A", f"{a} B")
 
 
 class Compare(MatrixJob, W.VBox):
@@ -71,6 +92,9 @@ class Compare(MatrixJob, W.VBox):
         the views also switch without a kernel (export). "auto": up to 400 cells.
     lens_options : dict, optional
         Extra keyword arguments for both :class:`cnnlens.Lens` panes.
+    names : (str, str), optional
+        What to call the two models on the axes, panes and tooltips, e.g.
+        ``("real", "synthetic")``. Default: their class names (with A and B when equal).
     """
 
     def __init__(self, model_a, model_b, data, metric="svcca", layers_a=None, layers_b=None,
@@ -93,19 +117,21 @@ class Compare(MatrixJob, W.VBox):
         self._precompute = options.get("precompute", "auto")
         self._init_job()
 
+        self.names = model_names(model_a, model_b, options.get("names"))
         lens_opts = dict(options.get("lens_options") or {})
         if "batch_size" in options:
             lens_opts.setdefault("batch_size", options["batch_size"])
         panes, names, errors = [], [], []
         for side, model, layers in (("A", model_a, layers_a), ("B", model_b, layers_b)):
-            lens, pane, err = self._make_lens(side, model, data, lens_opts)
+            lens, pane, err = self._make_lens(side, model, data, lens_opts,
+                                              self.names[0 if side == "A" else 1])
             panes.append((lens, pane))
             errors.append(err)
             names.append(self._layer_names(lens, layers, side))
         (self.lens_a, pane_a), (self.lens_b, pane_b) = panes
         self.panes = (pane_a, pane_b)
 
-        self.heatmap = SimilarityHeatmap(*names, metric=metric,
+        self.heatmap = SimilarityHeatmap(*names, metric=metric, names=self.names, metric_labels=METRICS,
                                          reasons=self._placeholder_reasons(names, errors))
         self.spectrum = Spectrum()
         self.picker = W.Dropdown(options=[(label, key) for key, label in METRICS.items()],
@@ -150,9 +176,13 @@ class Compare(MatrixJob, W.VBox):
             raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
 
     @staticmethod
-    def _make_lens(side, model, data, opts):
+    def _make_lens(side, model, data, opts, name):
         """A Lens pane, or an in-place error box when the model cannot run on the data."""
-        title = W.HTML(f"<b>model {side}</b> · {html.escape(type(model).__name__)}")
+        kind = type(model).__name__
+        where = "rows" if side == "A" else "columns"
+        title = W.HTML(f"<b>{html.escape(name)}</b>"
+                       + ("" if kind in name else f" · {html.escape(kind)}")
+                       + f" · model {side}, the heatmap's {where}")
         # Stacked, each pane the full width, unless both fit side by side at 900 px or more
         # (tree 260 + grid + detail 300): a squeezed Lens has no room left for its tiles.
         layout = W.Layout(flex="1 1 900px", min_width="0", overflow="auto")

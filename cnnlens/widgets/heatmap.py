@@ -1,7 +1,8 @@
 """Similarity heatmap: a bqplot ``GridHeatMap`` whose click selection reaches Python.
 
-No JS twin of its own (bqplot draws it); the JS that hatches undefined cells,
-writes cell tooltips and highlights rows/columns lives in ``js/compare_link.js``.
+No JS twin of its own (bqplot draws it); the JS that hatches undefined cells, prints
+values in small matrices, shows the hover tip, moves the selection by keyboard and
+highlights rows/columns lives in ``js/compare_link.js``.
 
 >>> import numpy as np
 >>> from cnnlens.widgets.heatmap import SimilarityHeatmap
@@ -20,10 +21,15 @@ import numpy as np
 from bqplot import Axis as BqAxis
 from bqplot import ColorAxis, ColorScale, Figure, GridHeatMap, OrdinalScale
 from bqplot.traits import array_dimension_bounds, array_from_json, array_serialization
-from traitlets import Dict, Unicode
+from traitlets import Dict, List, Unicode
 from traittypes import Array
 
 __all__ = ["SimilarityHeatmap", "cell_text", "pairs_from_json", "pairs_to_json"]
+
+#: a matrix up to this many rows and columns gets its values printed in the cells
+VALUES_UP_TO = 12
+#: tick labels longer than this are cut with "…" (the hover tip has the full name)
+LABEL_CHARS = 18
 
 #: fill of a cell that has no value yet (the job is still running); undefined
 #: cells (a reason is known) get a hatch pattern from compare_link.js instead.
@@ -65,9 +71,13 @@ def pairs_to_json(value, obj=None):
     return None if pairs is None else array_serialization["to_json"](pairs, obj)
 
 
-def cell_text(row: str, column: str, metric: str, value: float, reason: str | None) -> str:
-    """Tooltip of one cell; mirrored by ``cellTitle`` in ``js/compare_link.js`` (keep in sync)."""
-    head = f"A: {row}\nB: {column}\n"
+def cell_text(row: str, column: str, metric: str, value: float, reason: str | None,
+              names=("A", "B")) -> str:
+    """Tooltip of one cell; mirrored by ``cellTitle`` in ``js/compare_link.js`` (keep in sync).
+
+    ``metric`` is the name shown (``SimilarityHeatmap.metric_name``), ``names`` the models'.
+    """
+    head = f"{names[0]}: {row}\n{names[1]}: {column}\n"
     if value is not None and math.isfinite(value):
         return head + f"{metric} = {value:.3f}"
     if reason:
@@ -117,10 +127,17 @@ class SimilarityHeatmap(GridHeatMap):
     """dict "i,j" -> str: why an undefined (NaN) cell has no value. Default {}."""
 
     metric = Unicode("svcca").tag(sync=True)
-    """str: name of the metric the matrix shows (tooltips, title). Default "svcca"."""
+    """str: key of the metric the matrix shows. Default "svcca"."""
+
+    metric_labels = Dict().tag(sync=True)
+    """dict key -> str: how each metric is named to people ("linear_cka" -> "linear CKA");
+    a key without an entry is shown as is. Default {}."""
+
+    names = List(Unicode(), default_value=["A", "B"]).tag(sync=True)
+    """[str, str]: the two models' names (axis labels, tooltips). Default ["A", "B"]."""
 
     def __init__(self, layers_a, layers_b, matrix=None, *, metric="svcca", reasons=None,
-                 scheme="viridis", **kwargs):
+                 scheme="viridis", names=("A", "B"), metric_labels=None, **kwargs):
         layers_a, layers_b = [str(n) for n in layers_a], [str(n) for n in layers_b]
         if matrix is None:
             matrix = np.full((len(layers_a), len(layers_b)), np.nan)
@@ -136,7 +153,9 @@ class SimilarityHeatmap(GridHeatMap):
         kwargs.setdefault("stroke", "white")
         kwargs.setdefault("null_color", PENDING_FILL)
         super().__init__(color=matrix, row=np.array(layers_a), column=np.array(layers_b),
-                         scales=scales, metric=metric, reasons=self._pack(reasons), **kwargs)
+                         scales=scales, metric=metric, reasons=self._pack(reasons),
+                         names=[str(n) for n in names], metric_labels=dict(metric_labels or {}),
+                         **kwargs)
 
     @staticmethod
     def _check_shape(matrix, layers_a, layers_b):
@@ -180,30 +199,52 @@ class SimilarityHeatmap(GridHeatMap):
         """Why cell (i, j) is undefined, or None."""
         return self.reasons.get(f"{i},{j}")
 
+    @property
+    def metric_name(self) -> str:
+        """The metric as people read it ("linear CKA", not "linear_cka")."""
+        return self.metric_labels.get(self.metric, self.metric)
+
+    def title(self) -> str:
+        """The figure's title: what the colours are, for which two models."""
+        return f"{self.metric_name}: {self.names[0]} × {self.names[1]}"
+
     def tooltip_text(self, i: int, j: int) -> str:
         """The tooltip the browser shows for cell (i, j) (same text as the JS)."""
         value = float(self.color[i, j])
-        return cell_text(self.layers_a[i], self.layers_b[j], self.metric, value, self.reason(i, j))
+        return cell_text(self.layers_a[i], self.layers_b[j], self.metric_name, value,
+                         self.reason(i, j), self.names)
 
     def figure(self, **kwargs) -> Figure:
-        """A bqplot Figure with layer axes and a 0..1 colour legend (class ``cnnlens-heatmap``)."""
-        longest = max((len(n) for n in self.layers_a), default=4)
-        left = min(40 + 6 * longest, 200)  # room for the row names (10 px font: ~6 px a char)
+        """A bqplot Figure with layer axes and a labelled 0..1 colour bar (class ``cnnlens-heatmap``).
+
+        Margins fit the longest layer names (cut at ``LABEL_CHARS`` by compare_link.js, whole
+        in the hover tip); no bqplot toolbar (it covered the title and the top-right cells).
+        """
+        cut = LABEL_CHARS + 1
+        rows = min(max((len(n) for n in self.layers_a), default=4), cut)
+        cols = min(max((len(n) for n in self.layers_b), default=4), cut)
+        left = 34 + 6 * rows  # 10 px font: ~6 px a character
+        bottom = 44 + int(4.3 * cols)  # rotated 45 degrees: ~0.7 of the length, downwards
         axes = [
-            BqAxis(scale=self.scales["row"], side="left", label="model A",
+            BqAxis(scale=self.scales["row"], side="left", label=self.names[0],
                    tick_style={"font-size": "10px"}, label_offset=f"{left - 14}px"),
-            BqAxis(scale=self.scales["column"], side="bottom", label="model B",
-                   tick_rotate=-45, tick_style={"font-size": "10px"}),
-            # five ticks: eleven crowd the short bar. No label: bqplot centres it above the
-            # bar, half over the cells, which cut it ("near_cka"); the title names the metric.
+            BqAxis(scale=self.scales["column"], side="bottom", label=self.names[1],
+                   tick_rotate=-45, tick_style={"font-size": "10px"}, label_offset=f"{bottom - 12}px"),
+            # five ticks: eleven crowd the short bar; the label runs along the bar, outside it
             ColorAxis(scale=self.scales["color"], side="right", tick_values=np.linspace(0, 1, 5),
-                      tick_format=".2~f", tick_style={"font-size": "10px"}),
+                      tick_format=".2~f", tick_style={"font-size": "10px"},
+                      label=self.metric_name, label_location="middle", label_offset="44px"),
         ]
-        kwargs.setdefault("fig_margin", {"top": 40, "bottom": 80, "right": 70, "left": left})
+        kwargs.setdefault("fig_margin", {"top": 36, "bottom": bottom, "right": 86, "left": left})
         kwargs.setdefault("layout", {"width": "460px", "height": "420px"})
-        kwargs.setdefault("title", self.metric)
+        kwargs.setdefault("title", self.title())
+        kwargs.setdefault("display_toolbar", False)
         fig = Figure(marks=[self], axes=axes, padding_x=0.0, padding_y=0.0, **kwargs)
         fig.add_class("cnnlens-heatmap")
-        # the title names the metric; it follows a switch
-        self.observe(lambda change: setattr(fig, "title", change["new"]), names=["metric"])
+
+        def follow(_):  # the title and the colour bar name the metric; they follow a switch
+            fig.title = self.title()
+            axes[2].label = self.metric_name
+
+        self.observe(follow, names=["metric", "names", "metric_labels"])
         return fig

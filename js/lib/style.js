@@ -85,6 +85,10 @@ const CSS = `
    grid when the row is narrow; images | filters below. */
 .cnnlens-lens { gap: 12px; }
 .cnnlens-lens-main, .cnnlens-lens-lower { gap: 8px 16px; }
+/* the heatmap (js/compare_link.js): a fast hover tip; the figure takes keyboard focus */
+.cnnlens-heatmap-tip { white-space: pre; z-index: 5; font: 11px/1.35 var(--jp-ui-font-family, system-ui, sans-serif); }
+.cnnlens-heatmap:focus { outline: none; }
+.cnnlens-heatmap:focus-visible { outline: 2px solid var(--jp-brand-color1, #6a9fe0); }
 .cnnlens-compare .cnnlens-static-badge { display: none; }  /* said once, in the status line */
 .cnnlens-lens-main > .cnnlens-lens-mid { min-width: 0; }
 `;

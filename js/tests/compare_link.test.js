@@ -103,13 +103,15 @@ test("matrixRows picks one metric's slab of the stacked matrices", () => {
   assert.equal(matrixRows(m, ["svcca"], [2, 3], "pwcca"), null);
 });
 
-test("decorateCells: titles on every cell, hatch where undefined, pending fill; idempotent", () => {
+test("decorateCells: labels and indices on every cell, hatch where undefined, pending fill; idempotent", () => {
   const root = document.createElement("div");
   const cells = drawCells(root, [[0.5, NaN], [NaN, 1]]);
   const info = { rows: ["a0", "a1"], columns: ["b0", "b1"], metric: "svcca", reasons: { "0,1": "b1 is constant" } };
   assert.ok(decorateCells(cells, info) > 0);
-  assert.equal(cells[0].querySelector("title").textContent, "A: a0\nB: b0\nsvcca = 0.500");
-  assert.equal(cells[1].querySelector("title").textContent, "A: a0\nB: b1\nsvcca undefined: b1 is constant");
+  assert.equal(cells[0].getAttribute("aria-label"), "A: a0\nB: b0\nsvcca = 0.500");
+  assert.equal(cells[1].getAttribute("aria-label"), "A: a0\nB: b1\nsvcca undefined: b1 is constant");
+  assert.equal(cells[0].querySelector("title"), null, "no slow native tooltip");
+  assert.deepEqual([cells[1].getAttribute("data-row"), cells[1].getAttribute("data-col")], ["0", "1"]);
   assert.equal(cells[1].getAttribute("data-state"), "undefined");
   assert.match(cells[1].style.fill, new RegExp(HATCH_ID));
   assert.equal(cells[2].getAttribute("data-state"), "pending");
@@ -195,7 +197,7 @@ test("render: heatmap click -> both grids' layer, spectrum from precomputed data
   await sleep(0);
   assert.equal(t.root.querySelector("rect.cnnlens-hl-column").getAttribute("x"), "20");
   assert.equal(t.cells[5].getAttribute("data-state"), "undefined");
-  assert.match(t.cells[5].querySelector("title").textContent, /svcca undefined: why/);
+  assert.match(t.cells[5].getAttribute("aria-label"), /svcca undefined: why/);
   assert.equal(t.el.getAttribute("data-progress"), "0/6");
   assert.equal(t.el.getAttribute("data-rendered"), "0");
   t.link.set({ progress_done: 6, status: "done", complete: true });
@@ -228,7 +230,7 @@ test("render: offline metric switch repaints from the precomputed matrices", asy
     [[9, 8, 7], [6, 5, NaN]]);
   assert.deepEqual(t.hm.get("reasons"), { "1,2": "cka why" });
   assert.equal(t.hm.get("metric"), "linear_cka");
-  assert.equal(t.hmFig.get("title"), "linear_cka");
+  assert.equal(t.hmFig.get("title"), "linear_cka: A × B", "no labels given: the key, default names");
   t.cleanup();
   t.root.remove();
 });

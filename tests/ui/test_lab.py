@@ -91,12 +91,12 @@ def test_heatmap_click_switches_both_panes_and_spectrum(lab_compare):
                 if rows[i] != cur_a and cols[j] != cur_b and [i, j] != pair)
     page.locator(".cnnlens-compare-link[data-rendered='1']").wait_for()
     before = spectrum_paths(page)
-    # find the cell by its tooltip, not by DOM order (the row scale is reversed)
+    # find the cell by its indices (data-row/col), not by DOM order (the row scale is reversed)
     index = page.evaluate("""([a, b]) => Array.from(document.querySelectorAll(
             '.cnnlens-heatmap rect.heatmapcell')).findIndex(
-            c => (c.querySelector('title')?.textContent || '').startsWith(`A: ${a}\\nB: ${b}\\n`))""",
-                          [rows[i], cols[j]])
-    assert index >= 0, "no heatmap cell has the expected tooltip"
+            c => c.getAttribute('data-row') === String(a) && c.getAttribute('data-col') === String(b))""",
+                          [i, j])
+    assert index >= 0, "no heatmap cell has the expected indices"
     since = nb.log.mark()
     page.locator(".cnnlens-heatmap rect.heatmapcell").nth(index).click()
     nb.log.wait(lambda e: e["src"] == "heatmap" and e["pair"] == [i, j], since=since)

@@ -45,9 +45,9 @@ def pane(page, side):
 def cell(page, a, b):
     index = page.evaluate("""([a, b]) => Array.from(document.querySelectorAll(
             '.cnnlens-heatmap rect.heatmapcell')).findIndex(
-            c => (c.querySelector('title')?.textContent || '').startsWith(`A: ${a}\\nB: ${b}\\n`))""",
+            c => c.getAttribute('data-row') === String(a) && c.getAttribute('data-col') === String(b))""",
                           [a, b])
-    assert index >= 0, f"no heatmap cell for {a} x {b}"
+    assert index >= 0, f"no heatmap cell ({a}, {b})"
     return page.locator(".cnnlens-heatmap rect.heatmapcell").nth(index)
 
 
@@ -70,7 +70,7 @@ def test_no_click_scrolls_the_notebook(lab_laptop):
     scroll_to(page, heatmap, offset=10)
     before = scroll_top(page)
     since = nb.log.mark()
-    cell(page, rows[i], cols[j]).click()
+    cell(page, i, j).click()
     nb.log.wait(lambda e: e["src"] == "heatmap" and e["pair"] == [i, j], since=since)
     pane(page, "b").locator(f".cnnlens-grid{attr('data-layer', cols[j])}[data-rendered='1']").wait_for()
     assert_still(page, before, "a heatmap cell click")

@@ -87,8 +87,8 @@ def test_compare_page_offline_heatmap_links_panes_and_spectrum(page, compare_exp
                     if rows[i] != before[0] and cols[j] != before[1])
         cell = page.evaluate("""([a, b]) => Array.from(document.querySelectorAll(
             '.cnnlens-heatmap rect.heatmapcell')).findIndex(
-            c => (c.querySelector('title')?.textContent || '').startsWith(`A: ${a}\\nB: ${b}\\n`))""",
-                             [rows[i], cols[j]])
+            c => c.getAttribute('data-row') === String(a) && c.getAttribute('data-col') === String(b))""",
+                             [i, j])
         page.locator(".cnnlens-heatmap rect.heatmapcell").nth(cell).click()
         page.locator(f".cnnlens-spectrum[data-pair='{i},{j}']").wait_for()
         grid_a.and_(page.locator(f"{attr('data-layer', rows[i])}[data-rendered='1']")).wait_for()

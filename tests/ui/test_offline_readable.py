@@ -21,7 +21,7 @@ SCROLL_TOLERANCE = 5  # px the page may move on a click (none is expected)
 @pytest.fixture(scope="module")
 def compare_page_path(tmp_path_factory):
     torch.manual_seed(0)
-    cmp = cl.Compare(tiny_cnn(0), tiny_cnn(1), IMAGES, metric="linear_cka")
+    cmp = cl.Compare(tiny_cnn(0), tiny_cnn(1), IMAGES, metric="linear_cka", names=("real", "synthetic"))
     shown = ["0", "1", "3", "7"]  # the compared layers and one ReLU (its output is not signed)
     report = cmp.to_html(tmp_path_factory.mktemp("readable") / "compare.html", layers=(shown, shown),
                          images=[0, 1])
@@ -41,10 +41,10 @@ def open_compare(page, path):
 
 
 def cell_index(page, a, b):
-    """DOM index of the heatmap cell for (A layer a, B layer b), found by its data, not its order."""
+    """DOM index of the heatmap cell (row a, column b), found by its data, not its order."""
     return page.evaluate("""([a, b]) => Array.from(document.querySelectorAll(
         '.cnnlens-heatmap rect.heatmapcell')).findIndex(
-        c => (c.querySelector('title')?.textContent || '').startsWith(`A: ${a}\\nB: ${b}\\n`))""",
+        c => c.getAttribute('data-row') === String(a) && c.getAttribute('data-col') === String(b))""",
                          [a, b])
 
 
@@ -60,7 +60,7 @@ def test_no_click_scrolls_the_exported_page(laptop, compare_page_path):
     # the page at its top, a cell that moves both panes (pane B's tree is below the fold):
     # the page used to jump to the selected tree rows (0 -> 408 px)
     assert cmp.lens_b.layer != cols[-1]
-    cell = page.locator(".cnnlens-heatmap rect.heatmapcell").nth(cell_index(page, rows[-1], cols[-1]))
+    cell = page.locator(".cnnlens-heatmap rect.heatmapcell").nth(cell_index(page, len(rows) - 1, len(cols) - 1))
     before = scroll_y(page)
     assert before == 0, "the page scrolled itself while loading"
     cell.click()
@@ -176,3 +176,56 @@ def test_colour_coded_views_have_labelled_colour_bars(laptop, compare_page_path)
     assert thumbs
     for t in thumbs:
         assert not overlapping(t.locator("canvas").bounding_box(), t.locator(".cnnlens-dim").bounding_box())
+
+
+def boxes_overlap(a, b):
+    return a["x"] < b["x"] + b["width"] - 1 and b["x"] < a["x"] + a["width"] - 1 and \
+        a["y"] < b["y"] + b["height"] - 1 and b["y"] < a["y"] + a["height"] - 1
+
+
+def test_heatmap_reads_names_values_hover_and_keys(laptop, compare_page_path):
+    cmp, path = compare_page_path
+    page = laptop
+    open_compare(page, path)
+    fig = page.locator(".cnnlens-heatmap")
+    fbox = fig.bounding_box()
+    cells = fig.locator("rect.heatmapcell")
+    cbox = [c.bounding_box() for c in cells.all()]
+    grid_box = {"x": min(b["x"] for b in cbox), "y": min(b["y"] for b in cbox)}
+    grid_box["width"] = max(b["x"] + b["width"] for b in cbox) - grid_box["x"]
+    grid_box["height"] = max(b["y"] + b["height"] for b in cbox) - grid_box["y"]
+    texts = fig.locator("svg text").evaluate_all("ts => ts.map(t => t.textContent)")
+    # the models' names on the axes, the metric as people name it in the title and the bar
+    assert "real" in texts and "synthetic" in texts, texts
+    assert any(t.startswith("linear CKA: real × synthetic") for t in texts), texts
+    bar_label = fig.locator("svg text", has_text="linear CKA").filter(has_not_text=":")
+    assert bar_label.count() == 1, "the colour bar has no label"
+    assert not boxes_overlap(bar_label.bounding_box(), grid_box), "colour bar label over the cells"
+    # every layer name whole and inside the figure
+    for name in set(cmp.heatmap.layers_a + cmp.heatmap.layers_b):
+        for t in fig.locator(".axis .tick text", has_text=name).all():
+            b = t.bounding_box()
+            assert b["x"] >= fbox["x"] - 1 and b["y"] + b["height"] <= fbox["y"] + fbox["height"] + 1, name
+    # no bqplot toolbar over the data
+    assert not [el for el in fig.locator("[class*='toolbar']").all() if el.is_visible()]
+    # a 3 x 3 matrix prints its values
+    values = fig.locator("text.cnnlens-cell-value").evaluate_all("ts => ts.map(t => t.textContent)")
+    assert sorted(values) == sorted(f"{v:.2f}" for v in cmp.matrix.ravel())
+    # hover: a tip with both layers and the value at once, the cell outlined
+    i, j = 1, 2
+    cell = cells.nth(cell_index(page, i, j))
+    cell.hover()
+    tip = fig.locator(".cnnlens-heatmap-tip")
+    tip.wait_for(timeout=300)
+    assert tip.inner_text() == cmp.heatmap.tooltip_text(i, j)
+    assert fig.get_attribute("data-hover-cell") == f"{i},{j}"
+    assert fig.locator("rect.cnnlens-hover-cell").get_attribute("visibility") == "visible"
+    # keyboard: arrows move the selected cell, and the panes and spectrum follow
+    cell.click()
+    page.locator(f".cnnlens-spectrum[data-pair='{i},{j}']").wait_for()
+    fig.press("ArrowLeft")
+    page.locator(f".cnnlens-spectrum[data-pair='{i},{j - 1}']").wait_for()
+    fig.press("ArrowUp")
+    page.locator(f".cnnlens-spectrum[data-pair='{i - 1},{j - 1}']").wait_for()
+    pane_b = page.locator(".cnnlens-compare .cnnlens-lens").nth(1)
+    pane_b.locator(f".cnnlens-grid{attr('data-layer', cmp.heatmap.layers_b[j - 1])}[data-rendered='1']").wait_for()
