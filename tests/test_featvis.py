@@ -48,7 +48,7 @@ def test_demo_conv3_visualisation_beats_the_best_real_test_digit(digit_net):
         assert 0.0 <= vis.image.min() and vis.image.max() <= 1.0
         assert vis.activation > float(means[:, channel].max()), channel
         # the reported activation is the model's own reading of the returned image
-        x = torch.from_numpy(vis.image).permute(2, 0, 1)[None]
+        x = torch.tensor(vis.image).permute(2, 0, 1)[None]
         again = capture(digit_net, x, ["conv3"])["conv3"][0, channel].mean()
         assert abs(float(again) - vis.activation) < 1e-4
     assert no_hooks(digit_net)

@@ -200,6 +200,8 @@ def visualize(model: nn.Module, layer, channel: int, size=None, steps: int = 256
     t0 = time.perf_counter()
     image, activation, trace = optimise(model, target, int(channel), settings, norm, pick,
                                         progress, cancel)
+    image.setflags(write=False)  # shared by every cache hit: an edit must not change them
+    trace.setflags(write=False)
     vis = Visualization(image, activation, target.name, int(channel), dict(settings),
                         time.perf_counter() - t0, trace)
     if cache:
@@ -218,6 +220,8 @@ def _prepare(model, layer, channel, size, steps, seed, lr=0.05, normalize=None, 
     conv = first_conv(model)
     channels = int(channels or (conv[1].in_channels if conv else 3))
     h, w = _hw(size if size is not None else expected_size(model) or DEFAULT_SIZE)
+    if int(steps) < 0 or float(lr) <= 0:
+        raise ValueError(f"steps must be >= 0 and lr > 0, got steps={steps}, lr={lr}")
     settings = {"size": (h, w), "steps": int(steps), "seed": int(seed), "lr": float(lr),
                 "channels": channels, "decorrelate": bool(decorrelate), "jitter": bool(jitter),
                 "normalize": normalize if normalize is None or isinstance(normalize, str)

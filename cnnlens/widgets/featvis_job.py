@@ -35,7 +35,7 @@ SIDE = 128  # longest side of a shown/exported visualisation (px); the stage str
 
 def vis_payload(vis: featvis.Visualization) -> dict:
     """``vis`` trait value: the image (``encode_images``) and what produced it."""
-    img = torch.from_numpy(vis.image).permute(2, 0, 1)
+    img = torch.tensor(vis.image).permute(2, 0, 1)
     return {
         "layer": vis.layer, "neuron": vis.channel, "activation": vis.activation,
         "steps": vis.settings["steps"], "seed": vis.settings["seed"],
@@ -122,7 +122,7 @@ def vis_frames(inspector, layers, *, steps=256, seed=0, seconds=60.0,
             done.append(vis)
             used += vis.image.size
         if done:
-            img = torch.stack([torch.from_numpy(v.image).permute(2, 0, 1) for v in done])
+            img = torch.stack([torch.tensor(v.image).permute(2, 0, 1) for v in done])
             frames[layer] = {
                 "channels": torch.tensor([v.channel for v in done], dtype=torch.int32)
                 .numpy().tobytes(),
