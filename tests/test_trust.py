@@ -76,6 +76,7 @@ def test_gap_table_rows_columns_text_and_pandas(demo_gap):
         assert r.match_b == r.match_c == r.layer
         assert r.low <= r.gap <= r.high and r.se > 0
         assert r.gap == pytest.approx(r.score_c - r.score_b)
+        assert 0 < r.chance_b < 0.05 and 0 < r.chance_c < 0.05  # 599 images: far above chance
     text = str(demo_gap)
     assert "fc1" in text and "jackknife" in text and repr(demo_gap) == text
     assert demo_gap.result.n == 599 and demo_gap.warnings == []

@@ -68,6 +68,8 @@ class GapRow:
     match_b: str
     match_c: str
     se: float
+    chance_b: float
+    chance_c: float
 
 
 class GapTable:
@@ -207,7 +209,8 @@ def gap_table(model_a, model_b, data, reference, metric: str = "linear_cka", lay
     -------
     GapTable
         Rows ``layer, score_b, score_c, gap, low, high, significant`` (+ ``match_b``,
-        ``match_c``, ``se``); ``.to_pandas()``, ``print()``.
+        ``match_c``, ``se`` of the gap, and each score's permutation ``chance_b``,
+        ``chance_c``: see :meth:`MatrixResult.chance`); ``.to_pandas()``, ``print()``.
 
     Examples
     --------
@@ -254,8 +257,8 @@ def gap_table(model_a, model_b, data, reference, metric: str = "linear_cka", lay
         gap = c.score - b.score
         half = t975(df) * se if df else float("nan")
         low, high = gap - half, gap + half
-        rows.append(GapRow(name, b.score, c.score, gap, low, high,
-                           bool(low > 0 or high < 0), mb, mc, se))
+        rows.append(GapRow(name, b.score, c.score, gap, low, high, bool(low > 0 or high < 0),
+                           mb, mc, se, res.chance(metric, i, jb), res.chance(metric, i, jc)))
     return GapTable(rows, metric, res, " | ".join(sorted(how)))
 
 
