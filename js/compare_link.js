@@ -78,6 +78,18 @@ export function lineState(values) {
   return { x: new Float32Array(values.length).map((_, t) => t + 1), y: Float32Array.from(values), visible: true };
 }
 
+/** Title of the spectrum; mirror of cnnlens.widgets.spectrum.spectrum_title. */
+export function spectrumTitle(names, a, b) {
+  return `SVCCA correlations: ${names[0]} ${a} × ${names[1]} ${b}`;
+}
+
+/** What the spectrum legend adds under a metric other than SVCCA ("" under SVCCA). */
+export function spectrumNote(metric, label) {
+  if (metric === "svcca") return "";
+  if (metric === "pwcca") return `The heatmap shows ${label}: a weighted mean of these correlations (drawn unweighted).`;
+  return `The heatmap shows ${label}, which has no spectrum: these are the pair's SVCCA correlations.`;
+}
+
 /** At most `most` round integer ticks in 1..n; mirror of cnnlens.widgets.spectrum.index_ticks. */
 export function indexTicks(n, most = 8) {
   n = Math.max(Math.floor(n), 1);
@@ -265,6 +277,11 @@ async function render({ model, el }) {
       const fig = heatmapEl();
       if (fig) shortenTicks(fig, new Set([...rows(), ...cols()]));
     }
+    // the legend's note: which metric's spectrum this is (the legend renders on its own time)
+    for (const note of root()?.querySelectorAll(".cnnlens-spectrum-note") || []) {
+      const text = spectrumNote(metric(), label(metric()));
+      if (note.textContent !== text) note.textContent = text;
+    }
     const n = rows().length * cols().length;
     setIfChanged(el, "data-rendered", model.get("complete") && n > 0 && cs.length === n ? "1" : "0");
   }
@@ -297,7 +314,8 @@ async function render({ model, el }) {
       // the spectrum is the pair's SVCCA one: prefer SVCCA's reason
       const reasons = (model.get("matrix_reasons") || {}).svcca || hm?.get("reasons") || {};
       const why = pre.rho.length ? "" : `: ${reasons[`${i},${j}`] || "no spectrum"}`;
-      specFig.set("title", `${rows()[i]} × ${cols()[j]}${why}`);
+      specFig.set("title", `${spectrumTitle(modelNames(), rows()[i], cols()[j])}${why}`);
+      for (const axis of specFig.get("axes") || []) if (axis?.set) axis.set("visible", true);
     }
     for (const w of root()?.querySelectorAll(".cnnlens-spectrum") || []) setIfChanged(w, "data-pair", `${i},${j}`);
     return true;

@@ -19,7 +19,7 @@ from .compare_job import METRICS, MatrixJob
 from .compare_link import CompareLink
 from .heatmap import SimilarityHeatmap
 from .lens import Lens
-from .spectrum import Spectrum
+from .spectrum import Spectrum, spectrum_legend, spectrum_title
 
 __all__ = ["METRICS", "Compare"]
 
@@ -155,7 +155,7 @@ class Compare(MatrixJob, W.VBox):
             W.HBox([self.picker, self.progress, self.button, self.link],
                    layout=W.Layout(align_items="center", flex_flow="row wrap")),
             self.status,
-            W.HBox([figure, self.spectrum]),
+            W.HBox([figure, W.VBox([self.spectrum, spectrum_legend()])]),
             W.HBox([pane_a, pane_b], layout=W.Layout(flex_flow="row wrap")),
         ])
         self.add_class("cnnlens-compare")
@@ -287,7 +287,7 @@ class Compare(MatrixJob, W.VBox):
             self.link.error = f"pair {name_a} x {name_b}: {describe(exc)}"
 
     def _show_spectrum(self, i, j, name_a, name_b):
-        title = f"{name_a} × {name_b}"
+        title = spectrum_title(self.names, name_a, name_b)
         with self._lock:
             result = self._result if self._complete else None
             if result is None:

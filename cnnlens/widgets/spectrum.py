@@ -2,6 +2,8 @@
 
 No JS twin of its own (two bqplot ``Lines``); ``js/compare_link.js`` redraws it
 from precomputed spectra when a heatmap cell is clicked, also without a kernel.
+Its legend is HTML beside the plot (:func:`spectrum_legend`), never over the data; before
+a click the axes are hidden and the title says what to do.
 
 >>> import numpy as np
 >>> from cnnlens.widgets.spectrum import Spectrum
@@ -12,11 +14,45 @@ from precomputed spectra when a heatmap cell is clicked, also without a kernel.
 """
 from __future__ import annotations
 
+import html
+
+import ipywidgets as W
 import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines
 from traitlets import List
 
-__all__ = ["Spectrum"]
+__all__ = ["EMPTY_TITLE", "Spectrum", "spectrum_legend", "spectrum_title"]
+
+EMPTY_TITLE = "click a heatmap cell to see its spectrum"
+CURVE_COLOR, BASELINE_COLOR = "#1f77b4", "#e6550d"  # data colours: blue pair, orange baseline
+
+
+def spectrum_title(names, layer_a: str, layer_b: str) -> str:
+    """What the spectrum shows and for which pair; mirror of ``spectrumTitle`` in compare_link.js.
+
+    >>> spectrum_title(("real", "synthetic"), "conv1", "fc")
+    'SVCCA correlations: real conv1 × synthetic fc'
+    """
+    return f"SVCCA correlations: {names[0]} {layer_a} × {names[1]} {layer_b}"
+
+
+def spectrum_legend() -> W.HTML:
+    """The legend, beside the plot instead of inside it (where the baseline ran through it).
+
+    The ``.cnnlens-spectrum-note`` line is filled by compare_link.js: it says when the
+    heatmap's metric is not the one whose spectrum is drawn.
+    """
+    def swatch(color, dash):
+        dashes = ' stroke-dasharray="5,3"' if dash else ""
+        return (f'<svg width="26" height="10" aria-hidden="true"><line x1="1" y1="5" x2="25" y2="5" '
+                f'stroke="{color}" stroke-width="2.5"{dashes}/></svg>')
+    rows = [(swatch(CURVE_COLOR, False), "canonical correlations of the selected pair, largest first"),
+            (swatch(BASELINE_COLOR, True), "the same layers on random inputs (baseline)")]
+    body = "".join(f'<div class="cnnlens-legend-row">{s} {html.escape(t)}</div>' for s, t in rows)
+    legend = W.HTML(f'<div class="cnnlens-view cnnlens-spectrum-legend">{body}'
+                    '<div class="cnnlens-note cnnlens-spectrum-note"></div></div>')
+    legend.add_class("cnnlens-spectrum-legend-box")
+    return legend
 
 
 def _vector(values) -> np.ndarray:
@@ -73,22 +109,25 @@ class Spectrum(Figure):
     def __init__(self, **kwargs):
         x = LinearScale()
         y = LinearScale(min=0.0, max=1.05)
-        self.curve = Lines(x=[1.0], y=[0.0], visible=False, scales={"x": x, "y": y}, colors=["#1f77b4"],
-                           stroke_width=2, labels=["pair"], display_legend=True, marker="circle",
-                           marker_size=12)
-        self.baseline = Lines(x=[1.0], y=[0.0], visible=False, scales={"x": x, "y": y}, colors=["#888888"],
-                              line_style="dashed", labels=["random baseline"],
-                              display_legend=True)
+        self.curve = Lines(x=[1.0], y=[0.0], visible=False, scales={"x": x, "y": y}, colors=[CURVE_COLOR],
+                           stroke_width=2, labels=["pair"], marker="circle", marker_size=12)
+        # drawn after the curve, in a contrasting colour, dashed and thicker: where the pair
+        # sits at 1.0 the baseline is still seen running over it (spectrum_legend explains both)
+        self.baseline = Lines(x=[1.0], y=[0.0], visible=False, scales={"x": x, "y": y},
+                              colors=[BASELINE_COLOR], line_style="dashed", stroke_width=2.5,
+                              labels=["random baseline"])
         # integer tick_values (set on show); never num_ticks: with bqplot 0.13 it makes the
         # axis format ".undefinedg" (a throw) once a one-point domain grows
         # "d": d3's default format writes the tick 10 as "1e+1"
-        axes = [Axis(scale=x, label="index (sorted)", tick_values=index_ticks(1), tick_format="d"),
-                Axis(scale=y, side="left", label="canonical correlation",
-                     tick_format=".1f")]
+        # hidden until a pair is shown: an empty axis with one tick said nothing
+        axes = [Axis(scale=x, label="canonical direction (sorted)", tick_values=index_ticks(1),
+                     tick_format="d", visible=False),
+                Axis(scale=y, side="left", label="canonical correlation", tick_format=".1f",
+                     visible=False)]
         kwargs.setdefault("layout", {"width": "380px", "height": "300px"})
         kwargs.setdefault("fig_margin", {"top": 40, "bottom": 45, "left": 55, "right": 15})
-        kwargs.setdefault("legend_location", "bottom-left")  # spectra fall to the right
-        kwargs.setdefault("title", "click a heatmap cell")
+        kwargs.setdefault("title", EMPTY_TITLE)
+        kwargs.setdefault("display_toolbar", False)
         super().__init__(marks=[self.curve, self.baseline], axes=axes, **kwargs)
         self.add_class("cnnlens-spectrum")
 
@@ -100,10 +139,12 @@ class Spectrum(Figure):
             _draw(self.baseline, base)
             self.axes[0].tick_values = index_ticks(max(len(rho), len(base)))
             self.pair = [] if pair is None else [int(pair[0]), int(pair[1])]
+            for axis in self.axes:
+                axis.visible = pair is not None
             if title is not None:
                 self.title = title
 
-    def clear(self, title="click a heatmap cell") -> None:
+    def clear(self, title=EMPTY_TITLE) -> None:
         """Show nothing (no pair selected, or the pair is undefined)."""
         self.show([], [], pair=None, title=title)
 

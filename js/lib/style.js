@@ -89,6 +89,9 @@ const CSS = `
 .cnnlens-heatmap-tip { white-space: pre; z-index: 5; font: 11px/1.35 var(--jp-ui-font-family, system-ui, sans-serif); }
 .cnnlens-heatmap:focus { outline: none; }
 .cnnlens-heatmap:focus-visible { outline: 2px solid var(--jp-brand-color1, #6a9fe0); }
+/* the spectrum's legend (cnnlens/widgets/spectrum.py), beside the plot, not over the data */
+.cnnlens-spectrum-legend { padding: 0 8px 0 55px; max-width: 380px; }
+.cnnlens-legend-row { display: flex; gap: 6px; align-items: center; }
 .cnnlens-compare .cnnlens-static-badge { display: none; }  /* said once, in the status line */
 .cnnlens-lens-main > .cnnlens-lens-mid { min-width: 0; }
 `;

@@ -229,3 +229,39 @@ def test_heatmap_reads_names_values_hover_and_keys(laptop, compare_page_path):
     page.locator(f".cnnlens-spectrum[data-pair='{i - 1},{j - 1}']").wait_for()
     pane_b = page.locator(".cnnlens-compare .cnnlens-lens").nth(1)
     pane_b.locator(f".cnnlens-grid{attr('data-layer', cmp.heatmap.layers_b[j - 1])}[data-rendered='1']").wait_for()
+
+
+LINES = """(fig) => Array.from(fig.querySelectorAll('path.line')).map((p) => ({
+    d: p.getAttribute('d') || '', stroke: getComputedStyle(p).stroke,
+    dash: getComputedStyle(p).strokeDasharray, shown: getComputedStyle(p).visibility !== 'hidden'
+      && getComputedStyle(p.closest('g.mark') || p).visibility !== 'hidden'
+      && (p.closest('g.mark')?.style.display !== 'none') }))"""
+
+
+def test_spectrum_says_what_it_shows_with_legend_outside(laptop, compare_page_path):
+    cmp, path = compare_page_path
+    page = laptop
+    open_compare(page, path)
+    spectrum = page.locator(".cnnlens-spectrum")
+    texts = lambda: spectrum.locator("svg text").evaluate_all("ts => ts.map(t => t.textContent)")  # noqa: E731
+    # before a click: what to do, and no empty axes
+    assert "click a heatmap cell to see its spectrum" in texts()
+    assert not [a for a in spectrum.locator(".axis").all() if a.is_visible()], "empty axes shown"
+    # the legend is beside the plot, not inside it; bqplot's own legend is gone
+    legend = page.locator(".cnnlens-spectrum-legend")
+    assert legend.is_visible() and not boxes_overlap(legend.bounding_box(), spectrum.bounding_box())
+    assert not [g for g in spectrum.locator(".legend").all() if g.is_visible()]
+    # a cell: the title names the pair and what is drawn; the note says why under CKA
+    i, j = 0, 0  # the same architecture's first conv: correlations near 1, baseline too
+    page.locator(".cnnlens-heatmap rect.heatmapcell").nth(cell_index(page, i, j)).click()
+    spectrum.and_(page.locator(f"[data-pair='{i},{j}']")).wait_for()
+    a, b = cmp.heatmap.layers_a[i], cmp.heatmap.layers_b[j]
+    assert f"SVCCA correlations: real {a} × synthetic {b}" in texts()
+    assert [a for a in spectrum.locator(".axis").all() if a.is_visible()], "axes hidden"
+    assert "linear CKA, which has no spectrum" in legend.inner_text()
+    lines = spectrum.evaluate(LINES)
+    drawn = [ln for ln in lines if ln["d"] and "NaN" not in ln["d"] and ln["shown"]]
+    assert len(drawn) == 2, lines
+    curve, base = drawn  # the baseline is drawn last: on top where both sit at 1.0
+    assert base["dash"] not in ("none", "") and curve["dash"] in ("none", "")
+    assert base["stroke"] != curve["stroke"]
