@@ -180,7 +180,11 @@ class MatrixResult:
     def chance(self, metric: str, i=None, j=None):
         """Chance level (permutation null) of cell (i, j), or (La, Lb) of all cells.
 
-        NaN where the form keeps nothing to shuffle; see :mod:`cnnlens.similarity.trust`.
+        Biased CKA: the exact mean over all shuffles of the images, from the kept
+        kernels (linear CKA also from streamed moments), as cheap as the cell;
+        debiased CKA: 0; the CCA family: the mean of 20 seeded shuffles (20 CCAs per
+        cell: ask per cell on large matrices). NaN where the form keeps nothing to
+        shuffle (the minibatch estimator). See :mod:`cnnlens.similarity.trust`.
         """
         self._check(metric)
         with self._lock:

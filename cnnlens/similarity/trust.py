@@ -104,33 +104,47 @@ def null(res, metric: str, i, j) -> np.ndarray:
     if cell is not None and cell[2].mode == "memory":
         ea, eb, _ = cell
         perms = _perms(ea.data.shape[0] // ea.rows, ea.rows)
-        out = np.array([_shuffled(res, metric, ea, eb, p) for p in perms])
+        score = _shuffler(res, metric, ea, eb)
+        out = np.array([score(p) for p in perms])
     res._cache[key] = out
     return out.copy()
 
 
-def _shuffled(res, metric: str, ea, eb, p: torch.Tensor) -> float:
-    """The score of (ea, eb) with eb's rows reordered by ``p``."""
+def _shuffler(res, metric: str, ea, eb):
+    """``p -> score`` of (ea, eb) with eb's rows reordered by ``p`` (images kept whole)."""
     from .cca import cca_from_pair, pwcca_from_pair
     from .stats import Pair
 
     if metric in _KIND:
         (A, na), (B, nb) = res._centred(ea, _KIND[metric]), res._centred(eb, _KIND[metric])
-        return float((A * B[p][:, p]).sum()) / math.sqrt(na * nb)
-    if metric == "svcca":  # sample-space bases: shuffling rows shuffles the basis vectors
+        return lambda p: float((A * B[p][:, p]).sum()) / math.sqrt(na * nb)
+    if metric == "svcca":  # canonical correlations of the kept subspaces' orthonormal scores
         r = res.result(metric, ea.index, eb.index)
-        ba, bb = res._gram_basis(ea), res._gram_basis(eb)
-        T = ba.vecs[:, :r.k_x].mT @ bb.vecs[p, :r.k_y]
-        return float(torch.linalg.svdvals(T).clamp(max=1.0).mean())
+        Za, Zb = _scores(res, ea, r.k_x), _scores(res, eb, r.k_y)
+        return lambda p: float(torch.linalg.svdvals(Za.mT @ Zb[p]).clamp(max=1.0).mean())
     # CCA, PWCCA: each side's whitening is unchanged by a shuffle; only Xc^T Yc changes
     sa, sb = res._side(ea), res._side(eb)
     Ea = ea.data.to(torch.float64) - sa.mean
-    Eb = eb.data.to(torch.float64)[p] - sb.mean
+    Eb = eb.data.to(torch.float64) - sb.mean
     wa, wb = res._whitener(ea, sa), res._whitener(eb, sb)
-    pair = Pair(sa, sb, Ea.mT @ Eb)
-    r = cca_from_pair(pair, res.rtol, wa, wb) if metric == "cca" else \
-        pwcca_from_pair(pair, res.side, res.rtol, wa, wb)
-    return r.score
+
+    def score(p):
+        pair = Pair(sa, sb, Ea.mT @ Eb[p])
+        r = cca_from_pair(pair, res.rtol, wa, wb) if metric == "cca" else \
+            pwcca_from_pair(pair, res.side, res.rtol, wa, wb)
+        return r.score
+    return score
+
+
+def _scores(res, e, k: int) -> torch.Tensor:
+    """(n, k) orthonormal scores of a layer's top-k principal directions: the Gram's
+    eigenvectors when n <= d, else the centred data on the feature basis, whitened."""
+    n = e.data.shape[0]
+    if n <= e.d:
+        return res._gram_basis(e).vecs[:, :k]
+    side = res._side(e)
+    b = res._basis(e, side)
+    return (e.data.to(torch.float64) - side.mean) @ (b.vecs[:, :k] * b.lam[:k].rsqrt())
 
 
 def chance(res, metric: str, i=None, j=None):
