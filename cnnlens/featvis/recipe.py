@@ -121,7 +121,8 @@ def optimise(model, target: Layer, channel: int, settings: dict, norm, pick, pro
     steps = settings["steps"]
     trace = np.zeros(steps, dtype=np.float32)
     opt = torch.optim.Adam(image.parameters(), lr=settings["lr"])
-    # No weight gradients: the input is all we optimise (about a third less work).
+    # No weight gradients: the input is all we optimise. Measured on a ResNet-18 layer3
+    # step at 128 px, one thread, busy 2-core box: 58-81 ms frozen vs 99-141 ms not.
     frozen = [(p, p.requires_grad) for p in model.parameters()]
     threads = _Threads()
     try:
