@@ -8,7 +8,7 @@ import { colorBarBox, drawColorBar, isDiverging, isSigned, resolveColormap } fro
 import { hitTest, layout, paintTiles, sizeCanvas, slotOf, sortOrder, tileRect, zoomFor } from "./lib/tiles.js";
 import { Listeners, context2d, debounce, fmt, h, hasKernel, placeTip, select, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
-import { currentPayload } from "./lib/frames.js";
+import { NOT_EXPORTED, currentPayload, frameCoverage } from "./lib/frames.js";
 
 export { currentPayload };
 
@@ -132,7 +132,8 @@ async function render({ model, el }) {
     const p = currentPayload(model);
     if (!p) {
       root.dataset.rendered = "0";
-      note.textContent = `computing ${model.get("layer")}…`;
+      // no kernel: nothing will come; say so rather than wait forever
+      note.textContent = live ? `computing ${model.get("layer")}…` : `${model.get("layer")}: ${NOT_EXPORTED}`;
       return;
     }
     if (!p.data) {  // the kernel could not compute this selection; the error says why
@@ -233,10 +234,15 @@ async function render({ model, el }) {
   L.model(model, "change:normalize", () => { normSel.value = model.get("normalize"); });
   L.model(model, "change:sort", () => { sortSel.value = model.get("sort"); });
   L.model(model, "change:colormap", () => { cmapSel.value = model.get("colormap"); });
-  L.model(model, "change:layers", () => {
-    layerSel.replaceChildren(...(model.get("layers") || []).map((n) => h("option", { value: n, text: n })));
+  function fillLayers() {
+    const cov = frameCoverage(model, live);  // a static page offers what it holds
+    layerSel.replaceChildren(...(model.get("layers") || []).map((n) => h("option", {
+      value: n, text: n, disabled: !!cov && !cov.layers.has(n), title: cov && !cov.layers.has(n) ? NOT_EXPORTED : null })));
     layerSel.value = model.get("layer");
-  });
+  }
+  L.model(model, "change:layers", fillLayers);
+  L.model(model, "change:frames", fillLayers);
+  fillLayers();
   L.width(root, paint);
   L.add(() => hover.cancel());
 

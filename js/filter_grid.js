@@ -6,7 +6,7 @@
 import { decodeWeights, floats } from "./lib/decode.js";
 import { filterSource } from "./lib/frames.js";
 import { filterBar, filterLayout, legend, paintFilterBox, paintFilters } from "./lib/filters.js";
-import { colorBarBox, drawColorBar } from "./lib/colorbar.js";
+import { barTicks, colorBarBox, drawColorBar } from "./lib/colorbar.js";
 import { hitTest, sizeCanvas, tileRect } from "./lib/tiles.js";
 import { Listeners, context2d, debounce, fmt, h, placeTip, refModel, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
@@ -42,8 +42,17 @@ export function drawHistogram(box, histogram, name) {
   });
   const lo = centres[0] - (centres[1] - centres[0] || 0) / 2;
   const hi = centres[centres.length - 1] + (centres[1] - centres[0] || 0) / 2;
-  box.replaceChildren(h("div", { className: "cnnlens-dim", text: `weights of ${name}` }), svg,
-    h("div", { className: "cnnlens-dim", text: `${fmt(lo)} … ${fmt(hi)} · peak ${top}` }));
+  const base = document.createElementNS(SVG, "line");  // the x axis
+  Object.entries({ x1: 0, x2: W, y1: H - 0.5, y2: H - 0.5, class: "cnnlens-dist-axis" })
+    .forEach(([k, v]) => base.setAttribute(k, String(v)));
+  svg.append(base);
+  // x axis: the range's ends and zero, under the bars; y: the count of the highest bar
+  const axis = h("div", { className: "cnnlens-hist-axis" }, barTicks(lo, hi).map((t) => h("span", {
+    text: t.text, style: { left: `${(100 * t.at).toFixed(1)}%` },
+    className: t.at === 0 ? "start" : t.at === 1 ? "end" : "" })));
+  box.replaceChildren(
+    h("div", { className: "cnnlens-dim", text: `weights of ${name}: count per bin (highest ${top})` }),
+    svg, axis, h("div", { className: "cnnlens-dim cnnlens-hist-xlabel", text: "weight value" }));
 }
 
 async function render({ model, el }) {

@@ -3,7 +3,8 @@
 
 import { decodeImages } from "./lib/decode.js";
 import { paintImage } from "./lib/tiles.js";
-import { Listeners, context2d, h, refModel, showError } from "./lib/dom.js";
+import { Listeners, context2d, h, hasKernel, refModel, showError } from "./lib/dom.js";
+import { NOT_EXPORTED, frameCoverage } from "./lib/frames.js";
 import { ensureStyle } from "./lib/style.js";
 
 const THUMB_CSS = 48;
@@ -35,15 +36,22 @@ async function render({ model, el }) {
     }
     const count = model.get("count") ?? (imgs ? imgs.n : 0);
     const n = imgs ? imgs.n : 0;
-    note.textContent = n < count ? `${count} images (first ${n} shown)` : `${count} images`;
+    // a static page offers only the images it holds; the others stay, disabled, saying why
+    const cov = grid ? frameCoverage(grid, hasKernel(grid)) : null;
+    note.textContent = (n < count ? `${count} images (first ${n} shown)` : `${count} images`)
+      + (cov ? ` · ${cov.images.size} in this page` : "");
     const thumbs = [];
     for (let k = 0; k < n; k++) {
+      const here = !cov || cov.images.has(k);
       const c = h("canvas", { width: imgs.w, height: imgs.h });
       const z = THUMB_CSS / Math.max(imgs.w, imgs.h);
       Object.assign(c.style, { width: `${Math.round(imgs.w * z)}px`, height: `${Math.round(imgs.h * z)}px` });
       paintImage(context2d(c), imgs, k);
-      thumbs.push(h("div", { className: "cnnlens-thumb", title: `image ${k}`,
-        attrs: { role: "option", "data-index": k } }, [c, h("span", { className: "cnnlens-dim", text: String(k) })]));
+      const attrs = { role: "option", "data-index": k };
+      if (!here) attrs["aria-disabled"] = "true";
+      thumbs.push(h("div", { className: `cnnlens-thumb${here ? "" : " disabled"}`,
+        title: here ? `image ${k}` : `image ${k} · ${NOT_EXPORTED}`, attrs },
+      [c, h("span", { className: "cnnlens-dim", text: String(k) })]));
     }
     strip.replaceChildren(...thumbs);
     root.dataset.count = String(count);
@@ -53,7 +61,7 @@ async function render({ model, el }) {
 
   L.dom(strip, "click", (ev) => {
     const t = ev.target.closest?.(".cnnlens-thumb");
-    if (!t) return;
+    if (!t || t.getAttribute("aria-disabled") === "true") return;
     current = Number(t.dataset.index);
     if (grid) {
       grid.set("image_index", current);

@@ -1,7 +1,8 @@
 // Twin of cnnlens/widgets/layer_tree.py: collapsible module hierarchy; click or keyboard
 // selects a layer by writing `layer` into the referenced ActivationGrid model.
 
-import { Listeners, debounce, fmtCount, h, refModel, revealWithin } from "./lib/dom.js";
+import { Listeners, debounce, fmtCount, h, hasKernel, refModel, revealWithin } from "./lib/dom.js";
+import { NOT_EXPORTED, frameCoverage } from "./lib/frames.js";
 import { ensureStyle } from "./lib/style.js";
 
 const KEY_MS = 120;  // arrow keys: the selection follows, but the kernel sees only the last stop
@@ -54,6 +55,8 @@ async function render({ model, el }) {
   let collapsed = new Set(nodes.map((n, i) => (kids[i].length && n.depth >= 2 ? i : -1)).filter((i) => i >= 0));
   let focus = -1;
   const selected = () => (grid ? grid.get("layer") : root.dataset.layer || "");
+  // a static page offers only the layers it holds; the others stay listed, disabled, saying why
+  const offered = (n) => { const cov = frameCoverage(grid, hasKernel(grid)); return !cov || cov.layers.has(n.name); };
 
   function draw() {
     const sel = selected();
@@ -63,13 +66,16 @@ async function render({ model, el }) {
       const n = nodes[i];
       const label = n.name.split(".").pop();
       const open = kids[i].length ? !collapsed.has(i) : null;
+      const here = !n.shape || offered(n);
       const attrs = {
         role: "treeitem", "data-layer-name": n.name, "data-index": i, "data-kind": n.kind,
-        "aria-selected": i === si ? "true" : "false", "aria-level": n.depth, title: rowTitle(n),
+        "aria-selected": i === si ? "true" : "false", "aria-level": n.depth,
+        title: here ? rowTitle(n) : `${rowTitle(n)} · ${NOT_EXPORTED}`,
       };
+      if (!here) attrs["aria-disabled"] = "true";
       if (open !== null) attrs["aria-expanded"] = String(open);
       return h("div", {
-        className: `cnnlens-tree-row${n.shape ? "" : " disabled"}${i === focus ? " focus" : ""}`,
+        className: `cnnlens-tree-row${n.shape && here ? "" : " disabled"}${i === focus ? " focus" : ""}`,
         style: { paddingLeft: `${4 + 12 * Math.max(0, n.depth - 1)}px` }, attrs,
       }, [
         h("span", { className: "cnnlens-toggle", text: open === null ? "" : open ? "▾" : "▸" }),
@@ -84,7 +90,7 @@ async function render({ model, el }) {
 
   function choose(i, now = true) {
     const n = nodes[i];
-    if (!n || !n.shape) return;
+    if (!n || !n.shape || !offered(n)) return;
     focus = i;
     if (!grid) { root.dataset.layer = n.name; draw(); return; }
     grid.set("layer", n.name);  // local change event: every view of the pane follows at once

@@ -12,7 +12,7 @@ import { colorBarBox, drawColorBar, isDiverging, isSigned, resolveColormap } fro
 import { channelOf, currentPayload, filterOf, filterSource, frameTop } from "./lib/frames.js";
 import { paintFilterBox } from "./lib/filters.js";
 import { layout, paintImage, paintTiles, sizeCanvas } from "./lib/tiles.js";
-import { Listeners, context2d, debounce, fmt, h, refModel, select, showError } from "./lib/dom.js";
+import { Listeners, context2d, debounce, fmt, h, hasKernel, refModel, select, showError } from "./lib/dom.js";
 import { ensureStyle } from "./lib/style.js";
 import { featvisPanel } from "./lib/featvis.js";
 import { drawDistribution } from "./lib/distribution.js";
@@ -209,7 +209,7 @@ async function render({ model, el }) {
           ? `value ${fmt(valueAt(src.dec, 0, src.dec.data[0]))}`
           : `range [${fmt(lo)}, ${fmt(hi)}] · ${src.dec.h}×${src.dec.w}${src.source === "grid" ? " (from the grid tile)" : ""}`;
       } else {
-        range.textContent = "computing…";
+        range.textContent = hasKernel(grid) ? "computing…" : "not in this page";  // nothing will come
       }
     }
     drawStage(n >= 0 ? src : null);

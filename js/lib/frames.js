@@ -21,6 +21,29 @@ export function currentPayload(grid) {
 }
 
 /**
+ * What a page without a kernel holds: the layers and images of the grid's precomputed
+ * frames, or null when a kernel computes on demand (or nothing was exported). Views offer
+ * only these in a static page (issue 11: the rest showed "computing…" forever).
+ * @param {any} grid the ActivationGrid model
+ * @param {boolean} live whether a kernel stands behind the page
+ * @returns {null | {layers: Set<string>, images: Set<number>}}
+ */
+export function frameCoverage(grid, live) {
+  const keys = Object.keys((grid && grid.get("frames")) || {});
+  if (live || !keys.length) return null;
+  const layers = new Set(), images = new Set();
+  for (const k of keys) {
+    const at = k.lastIndexOf("|");
+    layers.add(k.slice(0, at));
+    images.add(Number(k.slice(at + 1)));
+  }
+  return { layers, images };
+}
+
+/** Why a layer or image is not offered in a static page (the row's and thumbnail's tooltip). */
+export const NOT_EXPORTED = "not in this page: it was exported without it (export it with layers=/images= to include it)";
+
+/**
  * One channel of a decoded maps payload as a single-tile decoded object, or null if the
  * channel is not on that page.
  */

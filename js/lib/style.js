@@ -59,9 +59,10 @@ const CSS = `
 .cnnlens-thumbs { display: flex; flex-wrap: wrap; gap: 3px; max-height: 220px; overflow: auto; }
 .cnnlens-thumb { border: 2px solid transparent; cursor: pointer; position: relative; }
 .cnnlens-thumb[aria-selected="true"] { border-color: #e6194b; }
+.cnnlens-thumb.disabled { opacity: .35; cursor: not-allowed; }
 /* the caption goes under the image: over it, it covered the digits (issue 11) */
 .cnnlens-thumb .cnnlens-dim { display: block; text-align: center; font-size: 10px; line-height: 1.2; }
-.cnnlens-detail-stage { position: relative; }
+.cnnlens-detail-stage { position: relative; overflow: hidden; }  /* its canvases never spill onto the top images */
 /* colour bars (lib/colorbar.js): a ramp with its ticks under it and a label above */
 .cnnlens-colorbar { margin: 2px 0 6px; max-width: 260px; }
 .cnnlens-colorbar-label { color: var(--jp-ui-font-color2, #555); font-size: 11px; }
@@ -70,8 +71,15 @@ const CSS = `
   box-sizing: border-box; }
 .cnnlens-colorbar-ticks span { position: absolute; top: 11px; transform: translateX(-50%); font-size: 10px;
   color: var(--jp-ui-font-color2, #555); white-space: nowrap; }
-.cnnlens-colorbar-ticks span.start { transform: none; }
-.cnnlens-colorbar-ticks span.end { transform: translateX(-100%); }
+.cnnlens-colorbar-ticks span.start, .cnnlens-hist-axis span.start { transform: none; }
+.cnnlens-colorbar-ticks span.end, .cnnlens-hist-axis span.end { transform: translateX(-100%); }
+/* the weight histogram (js/filter_grid.js): a bounded width, an x axis with its ends and zero */
+.cnnlens-filter-hist { max-width: 360px; }
+.cnnlens-filter-hist svg { display: block; }
+.cnnlens-hist-axis { position: relative; height: 14px; }
+.cnnlens-hist-axis span { position: absolute; top: 1px; transform: translateX(-50%); font-size: 10px;
+  color: var(--jp-ui-font-color2, #555); white-space: nowrap; }
+.cnnlens-hist-xlabel { text-align: center; }
 .cnnlens-dist-bar { fill: var(--jp-brand-color1, #31688e); }
 .cnnlens-dist-axis { stroke: var(--jp-border-color1, #bdbdbd); }
 .cnnlens-dist-mark { stroke: #e6194b; stroke-width: 2; }  /* the selection accent, as on the grid */

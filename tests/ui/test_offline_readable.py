@@ -265,3 +265,39 @@ def test_spectrum_says_what_it_shows_with_legend_outside(laptop, compare_page_pa
     curve, base = drawn  # the baseline is drawn last: on top where both sit at 1.0
     assert base["dash"] not in ("none", "") and curve["dash"] in ("none", "")
     assert base["stroke"] != curve["stroke"]
+
+
+def test_static_page_offers_only_what_it_holds(laptop, compare_page_path):
+    _, path = compare_page_path
+    page = laptop
+    open_compare(page, path)
+    pane_a = page.locator(".cnnlens-compare .cnnlens-lens").nth(0)
+    grid = pane_a.locator(".cnnlens-grid")
+    held = {"0", "1", "3", "7"}  # the fixture exported these layers and images 0 and 1
+    rows = pane_a.locator(".cnnlens-tree [data-layer-name]")
+    for row in rows.all():
+        name = row.get_attribute("data-layer-name")
+        disabled = row.get_attribute("aria-disabled") == "true"
+        assert disabled == (name not in held), name
+        if disabled:
+            assert "not in this page" in row.get_attribute("title")
+    # clicking one left out changes nothing and never shows a spinner that cannot end
+    before = grid.get_attribute("data-layer")
+    pane_a.locator(f".cnnlens-tree {attr('data-layer-name', '2')}").click(force=True)  # disabled: a click anyway
+    page.wait_for_timeout(100)
+    assert grid.get_attribute("data-layer") == before and grid.get_attribute("data-rendered") == "1"
+    assert "computing" not in pane_a.inner_text()
+    options = grid.locator("select").first.locator("option").evaluate_all(
+        "os => os.filter(o => !o.disabled).map(o => o.value)")
+    assert set(options) == held
+    # images: only 0 and 1 are offered
+    thumbs = pane_a.locator(".cnnlens-images .cnnlens-thumb")
+    offered = [t.get_attribute("data-index") for t in thumbs.all() if t.get_attribute("aria-disabled") != "true"]
+    assert offered == ["0", "1"]
+    thumbs.nth(5).click(force=True)
+    page.wait_for_timeout(100)
+    assert grid.get_attribute("data-image") == "0" and "computing" not in pane_a.inner_text()
+    # the weight histogram has an axis and stays on the page
+    hist = pane_a.locator(".cnnlens-filter-hist")
+    assert hist.is_visible() and "0" in hist.locator(".cnnlens-hist-axis").inner_text().split()
+    assert hist.bounding_box()["x"] + hist.bounding_box()["width"] <= 1280
