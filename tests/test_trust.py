@@ -104,14 +104,17 @@ def test_gap_table_matches_by_best_score_when_names_differ():
 
 # --- uncertainty --------------------------------------------------------------------------
 
+@pytest.mark.parametrize("rows", [1, 4])  # 4: several datapoints per image (positions)
 @pytest.mark.parametrize("debiased", [False, True])
-def test_group_jackknife_equals_recomputing_without_each_group(debiased):
+def test_group_jackknife_equals_recomputing_without_each_group(debiased, rows):
     rng = np.random.default_rng(0)
-    x = torch.from_numpy(rng.normal(size=(37, 20)))
-    y = torch.from_numpy(rng.normal(size=(37, 15))) + x[:, :15]
-    lab, g = jackknife.labels(37, 1)
-    a, b = jackknife.KernelSplit(center(x @ x.mT), lab, g), jackknife.KernelSplit(
-        center(y @ y.mT), lab, g)
+    n = 37 * rows
+    x = torch.from_numpy(rng.normal(size=(n, 20)))
+    y = torch.from_numpy(rng.normal(size=(n, 15))) + x[:, :15]
+    lab, g = jackknife.labels(n, rows)
+    assert (lab == (torch.arange(n) // rows) % 10).all() and g == 10
+    a = jackknife.KernelSplit(center(x @ x.mT), lab, g, rows)
+    b = jackknife.KernelSplit(center(y @ y.mT), lab, g, rows)
     fast = a.hsic(b, a.blocks(b), debiased)
     f = ucenter if debiased else center
     for k in range(g):
