@@ -209,8 +209,10 @@ def test_chance_on_independent_data_is_the_score_and_a_matched_pair_is_far_above
         spread = null.std(ddof=1)
         if matched:
             assert score > null.max() and score - chance > 10 * spread, (score, chance, spread)
+            assert trust.p_value(res, metric, 0, 0) == pytest.approx(1 / 21)
         else:
             assert abs(score - chance) < 4 * spread + 1e-3, (score, chance, spread)
+            assert trust.p_value(res, metric)[0, 0] > 0.05
         if metric in ("linear_cka", "rbf_cka"):  # exact mean vs 20 shuffles
             assert chance == pytest.approx(null.mean(), abs=4 * spread / np.sqrt(len(null)))
 

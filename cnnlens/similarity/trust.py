@@ -35,7 +35,7 @@ import torch
 from .jackknife import JACKKNIFE_GROUPS, replicates
 
 __all__ = ["JACKKNIFE_GROUPS", "PERMUTATIONS", "chance", "cka_chance", "jackknife", "null",
-           "sampling_warnings"]
+           "p_value", "sampling_warnings"]
 
 PERMUTATIONS = 20       # shuffles per cell for the sampled permutation null
 SEED = 0                # the shuffles are fixed: the same cell gives the same null
@@ -172,6 +172,23 @@ def chance(res, metric: str, i=None, j=None):
         return cka_chance(p.x.S, p.y.S, p.n) if p.n > 1 else float("nan")
     values = null(res, metric, i, j)
     return float(values.mean()) if len(values) else float("nan")
+
+
+def p_value(res, metric: str, i=None, j=None):
+    """Permutation p-value of a cell (float) or of every cell ((La, Lb) array).
+
+    ``(1 + #{shuffled scores >= score}) / (1 + PERMUTATIONS)``: with 20 shuffles the
+    smallest is 1/21 < 0.05, so ``p < 0.05`` reads "above chance". NaN where
+    :func:`null` is empty (no kept form).
+    """
+    if i is None and j is None:
+        return np.array([[p_value(res, metric, a, b) for b in range(len(res.layers_b))]
+                         for a in range(len(res.layers_a))])
+    values = null(res, metric, i, j)
+    if not len(values):
+        return float("nan")
+    score = res.result(metric, i, j).score
+    return float((1 + np.sum(values >= score)) / (1 + len(values)))
 
 
 def sampling_warnings(res) -> list[str]:
