@@ -181,19 +181,26 @@ def test_uncertainty_shrinks_as_one_over_sqrt_n_and_matches_the_spread_over_samp
 
 # --- chance -------------------------------------------------------------------------------
 
-def test_exact_cka_chance_is_the_mean_over_permutations():
+@pytest.mark.parametrize("rows", [1, 3])  # 3: several datapoints per image, shuffled whole
+def test_exact_cka_chance_is_the_mean_over_shuffled_images(rows):
     rng = np.random.default_rng(0)
-    x = torch.from_numpy(rng.normal(size=(30, 12)))
-    y = torch.from_numpy(rng.normal(size=(30, 40)))
+    N = 15
+    x = torch.from_numpy(rng.normal(size=(N * rows, 6)))
+    y = torch.from_numpy(rng.normal(size=(N * rows, 40))) + 0.5 * x[:, :1]
     A, B = center(x @ x.mT), center(y @ y.mT)
     g = torch.Generator().manual_seed(0)
-    shuffled = [float((A * B[p][:, p]).sum() / (A.norm() * B.norm()))
-                for p in (torch.randperm(30, generator=g) for _ in range(20000))]
-    assert trust.cka_chance(A, B) == pytest.approx(np.mean(shuffled), abs=2e-3)
-    # from the feature scatters: same trace and norm as the n x n Grams
-    xc, yc = x - x.mean(0), y - y.mean(0)
-    assert trust.cka_chance(xc.mT @ xc, yc.mT @ yc, 30) == pytest.approx(
-        trust.cka_chance(A, B), rel=1e-12)
+    shuffled = []
+    for _ in range(5000):
+        p = torch.randperm(N, generator=g)
+        p = (p[:, None] * rows + torch.arange(rows)).reshape(-1)
+        shuffled.append(float((A * B[p][:, p]).sum() / (A.norm() * B.norm())))
+    tol = 4 * np.std(shuffled) / np.sqrt(len(shuffled))
+    assert trust.cka_chance(A, B, rows=rows) == pytest.approx(np.mean(shuffled), abs=tol)
+    if rows == 1:  # from the feature scatters: same trace and norm as the n x n Grams
+        xc, yc = x - x.mean(0), y - y.mean(0)
+        assert trust.cka_chance(xc.mT @ xc, yc.mT @ yc, N) == pytest.approx(
+            trust.cka_chance(A, B), rel=1e-12)
+        assert trust.cka_chance(ucenter(x @ x.mT), ucenter(y @ y.mT)) == pytest.approx(0, abs=1e-12)
 
 
 @pytest.mark.parametrize("metric", ["linear_cka", "rbf_cka", "svcca", "cca", "pwcca"])

@@ -68,16 +68,30 @@ def jackknife(res, metric: str, i, j) -> np.ndarray | None:
     return replicates(res, metric, cell[0], cell[1])[0]
 
 
-def cka_chance(A: torch.Tensor, B: torch.Tensor, n: int | None = None) -> float:
-    """Exact mean of <A, P B P^T> / (|A| |B|) over all permutations P (A, B centred n x n).
+def cka_chance(A: torch.Tensor, B: torch.Tensor, n: int | None = None, rows: int = 1) -> float:
+    """Exact mean of <A, P B P^T> / (|A| |B|) over all shuffles P of the images.
 
-    Also from feature scatters ``S = Xc^T Xc`` (same trace and norm as ``Xc Xc^T``)
-    when ``n`` is given.
+    ``A``, ``B``: centred n x n kernels with ``rows`` datapoints per image
+    (contiguous), shuffled as whole images. With D = the sum of the N diagonal
+    (image) blocks and T = the sum of all blocks, the mean is
+    ``<D_A, D_B> / N + <T_A - D_A, T_B - D_B> / (N (N - 1))``; with one row per
+    image, ``tr A tr B / (n - 1)``. Also from feature scatters ``S = Xc^T Xc``
+    (same trace and norm as ``Xc Xc^T``) when ``n`` is given (one row per image).
     """
-    n = A.shape[0] if n is None else n
     den = float(torch.linalg.vector_norm(A) * torch.linalg.vector_norm(B))
-    return float(A.diagonal().sum() * B.diagonal().sum()) / ((n - 1) * den) if den > 0 \
-        else float("nan")
+    if not den > 0:
+        return float("nan")
+    if n is not None or rows == 1:
+        n = A.shape[0] if n is None else n
+        return float(A.diagonal().sum() * B.diagonal().sum()) / ((n - 1) * den)
+    N = A.shape[0] // rows
+
+    def blocks(K):
+        K4 = K.view(N, rows, N, rows)
+        D = K4.diagonal(dim1=0, dim2=2).sum(-1)  # (rows, rows)
+        return D, K4.sum((0, 2)) - D
+    (Da, Oa), (Db, Ob) = blocks(A), blocks(B)
+    return (float((Da * Db).sum()) / N + float((Oa * Ob).sum()) / (N * (N - 1))) / den
 
 
 def _perms(n_images: int, rows: int) -> list[torch.Tensor]:
@@ -150,8 +164,10 @@ def _scores(res, e, k: int) -> torch.Tensor:
 def chance(res, metric: str, i=None, j=None):
     """Chance level of a cell (float) or of every cell ((La, Lb) array); NaN where unknown.
 
-    Biased CKA: the exact permutation mean (kept kernels; linear CKA also from
-    streamed moments); debiased CKA: 0; CCA family: the mean of :func:`null`.
+    The CKA family: the exact mean over shuffles of the images (:func:`cka_chance`
+    on the kept kernels, U-centred for debiased CKA, whose chance is then 0 with one
+    datapoint per image; from streamed moments: linear CKA, and debiased = 0, with
+    one datapoint per image); the CCA family: the mean of :func:`null`.
     """
     if i is None and j is None:
         return np.array([[chance(res, metric, a, b) for b in range(len(res.layers_b))]
@@ -159,15 +175,18 @@ def chance(res, metric: str, i=None, j=None):
     i, j = res._index(res.layers_a, i), res._index(res.layers_b, j)
     if not res.result(metric, i, j).defined:
         return float("nan")
-    if metric == "debiased_cka":
-        return 0.0
     cell = _kept(res, metric, i, j)
     if cell is None:
         return float("nan")
     ea, eb, g = cell
-    if metric in ("linear_cka", "rbf_cka") and g.mode == "memory":
-        return cka_chance(res._centred(ea, _KIND[metric])[0], res._centred(eb, _KIND[metric])[0])
-    if metric == "linear_cka" and g.mode == "stream":  # A = E E^T: tr A = tr S, |A| = |S|
+    if metric in _KIND and g.mode == "memory":  # U-centred kernels for debiased CKA
+        return cka_chance(res._centred(ea, _KIND[metric])[0], res._centred(eb, _KIND[metric])[0],
+                          rows=ea.rows)
+    # moments: the closed forms over shuffles of datapoints, which are the images only when
+    # there is one per image (with several, positions, each image's blocks are needed)
+    if g.mode == "stream" and ea.rows == 1 and metric == "debiased_cka":
+        return 0.0
+    if g.mode == "stream" and ea.rows == 1 and metric == "linear_cka":  # tr A = tr S, |A| = |S|
         p = g.joint.pair(ea.slot, eb.slot)
         return cka_chance(p.x.S, p.y.S, p.n) if p.n > 1 else float("nan")
     values = null(res, metric, i, j)
