@@ -237,6 +237,8 @@ def test_debiased_chance_is_zero_and_moments_form_gives_linear_chance(model, mod
     xa, xb = xa - xa.mean(0), xb - xb.mean(0)
     assert c[0, 1] == pytest.approx(trust.cka_chance(xa.mT @ xa, xb.mT @ xb, 1100), rel=1e-6)
     assert (res.chance("debiased_cka") == 0).all()
+    assert np.isnan(res.se("linear_cka")).all()
+    assert any("No error bars for debiased_cka, linear_cka" in w for w in res.warnings)
 
 
 # --- warnings -----------------------------------------------------------------------------

@@ -217,6 +217,7 @@ def sampling_warnings(res) -> list[str]:
     canonical correlations are 1 whatever the data). Biased CKA: cells whose
     chance level (exact permutation mean) exceeds ``HIGH_CHANCE``; nominal width
     says little there (a flattened conv layer is wide but has few directions).
+    Cells from streamed moments: no error bars.
     """
     from .plan import FAMILY
 
@@ -246,4 +247,12 @@ def sampling_warnings(res) -> list[str]:
                     f"(up to {np.nanmax(c):.2f}): with {n} images these layers are too wide for "
                     "scores near 1 to mean much. Use more images and read scores against "
                     ".chance(metric).")
+    streamed = sorted(m for g in res._c.groups.values() if g.mode == "stream"
+                      for m in g.exact & set(res.metrics))
+    if streamed:
+        out.append(
+            f"No error bars for {', '.join(dict.fromkeys(streamed))} cells computed from "
+            "streamed moments (the form for many images with narrow layers keeps nothing per "
+            "image); fewer images or a larger memory= keeps activations and gives each cell "
+            "a jackknife error.")
     return out
