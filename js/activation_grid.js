@@ -20,12 +20,13 @@ const HOVER_MS = 30;
  * Layout for a decoded payload in a box cssWidth wide: tiles reflow to the width, and a
  * tile is never drawn wider than the box (the zoom drops to fit; 1 is the floor).
  */
-export function gridLayout(dec, cssWidth) {
+export function gridLayout(dec, cssWidth, compact = false) {
   if (dec.kind === "vector") {
     const zoom = Math.max(4, Math.min(24, Math.floor(cssWidth / Math.ceil(Math.sqrt(dec.n)))));
     return layout(dec.n, 1, 1, { gap: 0, zoom, cssWidth });
   }
-  const target = dec.n > 256 ? 32 : dec.n > 32 ? 48 : 64;  // CSS px a tile: many channels, smaller tiles
+  // CSS px a tile: many channels, smaller tiles; a compact Compare pane shares the screen
+  const target = compact ? Math.min(36, dec.n > 256 ? 24 : 36) : dec.n > 256 ? 32 : dec.n > 32 ? 48 : 64;
   const zoom = Math.min(zoomFor(Math.max(dec.h, dec.w), target), zoomFor(dec.w, cssWidth));
   return layout(dec.n, dec.h, dec.w, { gap: 1, zoom, cssWidth });
 }
@@ -57,7 +58,7 @@ export function gridScale(dec, normalize, colormap) {
   const bar = shared
     ? { colormap: cmap, lo: gmin, hi: gmax, label: `activation of ${dec.layer}, one scale for the layer` }
     : { colormap: cmap, relative: true,
-      label: "activation, each tile scaled to its own range: tiles are not comparable (hover for values)" };
+      label: "activation, each tile on its own scale: not comparable" };
   return { cmap, centre, remap, bar };
 }
 
@@ -164,7 +165,7 @@ async function render({ model, el }) {
       model.set("neuron", -1);  // no kernel to apply the rule: a unit is not a channel
     }
     const order = sortOrder(dec.channels, model.get("sort"), stats);
-    const lay = gridLayout(dec, root.clientWidth || el.clientWidth || 640);
+    const lay = gridLayout(dec, root.clientWidth || el.clientWidth || 640, !!root.closest?.(".cnnlens-compact"));
     sizeCanvas(canvas, lay);
     const scale = gridScale(dec, model.get("normalize"), model.get("colormap"));
     paintTiles(context2d(canvas), dec, order, lay, lut(scale.cmap), scale.remap);

@@ -6,7 +6,7 @@
 // move the selected cell. Everything here reads other widgets' models, so it keeps
 // working in an exported page without a kernel.
 import { floats } from "./lib/decode.js";
-import { hoverTip, moveSelection, paintValues, shortenTicks } from "./lib/heatmap_view.js";
+import { hoverTip, moveSelection, paintValues, shorten, shortenTicks } from "./lib/heatmap_view.js";
 import { ensureStyle } from "./lib/style.js";
 
 export const HATCH_ID = "cnnlens-hatch";
@@ -78,9 +78,9 @@ export function lineState(values) {
   return { x: new Float32Array(values.length).map((_, t) => t + 1), y: Float32Array.from(values), visible: true };
 }
 
-/** Title of the spectrum; mirror of cnnlens.widgets.spectrum.spectrum_title. */
+/** Title of the spectrum (the pair); mirror of cnnlens.widgets.spectrum.spectrum_title. */
 export function spectrumTitle(names, a, b) {
-  return `SVCCA correlations: ${names[0]} ${a} × ${names[1]} ${b}`;
+  return `${names[0]} ${shorten(a, 16)} × ${names[1]} ${shorten(b, 16)}`;
 }
 
 /** What the spectrum legend adds under a metric other than SVCCA ("" under SVCCA). */
@@ -213,6 +213,30 @@ export function drawHighlights(cells, row, column) {
   }
 }
 
+/**
+ * A "full Lens" / "compact" button at the head of each Compare pane (idempotent): the
+ * compact pane shows the grid and the neuron detail, the full one the whole Lens. View
+ * state only (no trait): it works the same with and without a kernel.
+ */
+export function addPaneToggles(compare) {
+  for (const pane of compare?.querySelectorAll(".cnnlens-compare-pane") || []) {
+    if (pane.querySelector(":scope > .cnnlens-pane-toggle, :scope .cnnlens-pane-toggle")) continue;
+    const button = pane.ownerDocument.createElement("button");
+    button.className = "cnnlens-pane-toggle";
+    const say = () => {
+      const compact = pane.classList.contains("cnnlens-compact");
+      button.textContent = compact ? "full Lens ▾" : "compact ▴";
+      button.title = compact ? "show this model's layer tree, images and filters"
+        : "back to the grid and the neuron detail";
+      button.setAttribute("aria-expanded", String(!compact));
+    };
+    button.addEventListener("click", () => { pane.classList.toggle("cnnlens-compact"); say(); });
+    say();
+    const head = pane.firstElementChild;  // the pane's title
+    if (head) { head.classList.add("cnnlens-pane-head"); head.append(button); } else pane.prepend(button);
+  }
+}
+
 /** Resolve an "IPY_MODEL_<id>" trait value to the widget model (or null). */
 async function resolve(model, name) {
   const ref = model.get(name);
@@ -277,6 +301,7 @@ async function render({ model, el }) {
       const fig = heatmapEl();
       if (fig) shortenTicks(fig, new Set([...rows(), ...cols()]));
     }
+    addPaneToggles(root());
     // the legend's note: which metric's spectrum this is (the legend renders on its own time)
     for (const note of root()?.querySelectorAll(".cnnlens-spectrum-note") || []) {
       const text = spectrumNote(metric(), label(metric()));
@@ -357,7 +382,7 @@ async function render({ model, el }) {
         [rows().length, cols().length], m);
       if (mat) {
         hm.set({ color: mat, metric: m, reasons: (model.get("matrix_reasons") || {})[m] || {} });
-        hmFig?.set("title", `${label(m)}: ${modelNames()[0]} × ${modelNames()[1]}`);
+        hmFig?.set("title", label(m));  // mirror of SimilarityHeatmap.title
         const bar = hmFig?.get("axes")?.[2];  // the colour bar names the metric too
         if (bar?.set) bar.set("label", label(m));
       }

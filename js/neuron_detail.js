@@ -98,7 +98,7 @@ async function render({ model, el }) {
   const dist = h("div", { className: "cnnlens-dist", hidden: true });
   const stageBar = colorBarBox();
   const filt = h("canvas", { className: "cnnlens-detail-filter" });
-  const filtBox = h("div", {}, [h("div", { className: "cnnlens-dim", text: "filter" }), filt]);
+  const filtBox = h("div", { className: "cnnlens-detail-filterbox" }, [h("div", { className: "cnnlens-dim", text: "filter" }), filt]);
   const top = h("div", { className: "cnnlens-thumbs cnnlens-top" });
   const topNote = h("div", { className: "cnnlens-dim cnnlens-top-status", attrs: { role: "status" } });
   const root = h("div", { className: "cnnlens-view cnnlens-detail", attrs: { "data-rendered": "0" } }, [

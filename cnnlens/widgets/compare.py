@@ -144,7 +144,7 @@ class Compare(MatrixJob, W.VBox):
         self.status.add_class("cnnlens-status")
         for control in (self.progress, self.button):  # hidden in an exported page: no job there
             control.add_class("cnnlens-needs-kernel")
-        figure = self.heatmap.figure()
+        figure = self.heatmap.figure(layout={"width": "440px", "height": "370px"})  # one screen
         self.link = CompareLink(heatmap=self.heatmap, heatmap_figure=figure, curve=self.spectrum.curve,
                                 baseline=self.spectrum.baseline, spectrum=self.spectrum,
                                 picker=self.picker, metric=metric, metrics=list(METRICS),
@@ -155,8 +155,9 @@ class Compare(MatrixJob, W.VBox):
             W.HBox([self.picker, self.progress, self.button, self.link],
                    layout=W.Layout(align_items="center", flex_flow="row wrap")),
             self.status,
-            W.HBox([figure, W.VBox([self.spectrum, spectrum_legend()])]),
-            W.HBox([pane_a, pane_b], layout=W.Layout(flex_flow="row wrap")),
+            W.HBox([figure, W.VBox([self.spectrum, spectrum_legend()])],
+                   layout=W.Layout(flex_flow="row wrap")),
+            W.HBox([pane_a, pane_b], layout=W.Layout(flex_flow="row wrap", gap="0 16px")),
         ])
         self.add_class("cnnlens-compare")
 
@@ -183,12 +184,16 @@ class Compare(MatrixJob, W.VBox):
         title = W.HTML(f"<b>{html.escape(name)}</b>"
                        + ("" if kind in name else f" · {html.escape(kind)}")
                        + f" · model {side}, the heatmap's {where}")
-        # Stacked, each pane the full width, unless both fit side by side at 900 px or more
-        # (tree 260 + grid + detail 300): a squeezed Lens has no room left for its tiles.
-        layout = W.Layout(flex="1 1 900px", min_width="0", overflow="auto")
+        # Compact (the selected layer's grid and the neuron detail; the full Lens one click
+        # away, compare_link.js): both panes side by side from about 1150 px, so one laptop
+        # screen holds heatmap, spectrum and both grids; stacked when narrower.
+        layout = W.Layout(flex="1 1 540px", min_width="0", overflow="auto")
         try:
             lens = Lens(model, data, **opts)
-            return lens, W.VBox([title, lens], layout=layout), ""
+            pane = W.VBox([title, lens], layout=layout)
+            pane.add_class("cnnlens-compare-pane")
+            pane.add_class("cnnlens-compact")
+            return lens, pane, ""
         except TypeError as exc:  # bad lens_options: the caller's mistake, not the model's
             if "unknown keyword" in str(exc):
                 raise

@@ -205,8 +205,9 @@ class SimilarityHeatmap(GridHeatMap):
         return self.metric_labels.get(self.metric, self.metric)
 
     def title(self) -> str:
-        """The figure's title: what the colours are, for which two models."""
-        return f"{self.metric_name}: {self.names[0]} × {self.names[1]}"
+        """The figure's title: the metric as people name it (the axes name the models; a
+        longer title ran past the figure's edge)."""
+        return self.metric_name
 
     def tooltip_text(self, i: int, j: int) -> str:
         """The tooltip the browser shows for cell (i, j) (same text as the JS)."""

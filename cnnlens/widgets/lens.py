@@ -115,6 +115,7 @@ class Lens(LensLinks, W.VBox):
             grid=self.grid,
             layout=W.Layout(flex="0 0 260px", width="260px", max_height="560px", overflow="auto"),
         )
+        self.tree.add_class("cnnlens-lens-tree")  # a compact pane hides it (js/lib/style.js)
         self.filters = FilterGrid(grid=self.grid)
         self.detail = NeuronDetail(
             grid=self.grid,
@@ -123,6 +124,7 @@ class Lens(LensLinks, W.VBox):
             by=opts.pop("by", "mean"),
             layout=W.Layout(flex="0 0 300px", width="300px"),
         )
+        self.detail.add_class("cnnlens-lens-detail")
         self._job = DetailJob(self._inspector, self.detail, self.grid)
         self._featvis = FeatvisJob(self._inspector, self.detail, self.grid)
         self.picker = ImagePicker(grid=self.grid)

@@ -27,13 +27,18 @@ EMPTY_TITLE = "click a heatmap cell to see its spectrum"
 CURVE_COLOR, BASELINE_COLOR = "#1f77b4", "#e6550d"  # data colours: blue pair, orange baseline
 
 
-def spectrum_title(names, layer_a: str, layer_b: str) -> str:
-    """What the spectrum shows and for which pair; mirror of ``spectrumTitle`` in compare_link.js.
+def _cut(name: str, n: int = 16) -> str:
+    return name if len(name) <= n else name[: n - 1] + "…"
 
-    >>> spectrum_title(("real", "synthetic"), "conv1", "fc")
-    'SVCCA correlations: real conv1 × synthetic fc'
+
+def spectrum_title(names, layer_a: str, layer_b: str) -> str:
+    """Which pair the spectrum shows (the y axis says what); mirror of ``spectrumTitle`` in
+    compare_link.js. Layer names are cut at 16 characters: a longer title ran off the figure.
+
+    >>> spectrum_title(("real", "synthetic"), "conv1", "layer4.1.downsample.0")
+    'real conv1 × synthetic layer4.1.downsa…'
     """
-    return f"SVCCA correlations: {names[0]} {layer_a} × {names[1]} {layer_b}"
+    return f"{names[0]} {_cut(layer_a)} × {names[1]} {_cut(layer_b)}"
 
 
 def spectrum_legend() -> W.HTML:
@@ -122,7 +127,7 @@ class Spectrum(Figure):
         # hidden until a pair is shown: an empty axis with one tick said nothing
         axes = [Axis(scale=x, label="canonical direction (sorted)", tick_values=index_ticks(1),
                      tick_format="d", visible=False),
-                Axis(scale=y, side="left", label="canonical correlation", tick_format=".1f",
+                Axis(scale=y, side="left", label="SVCCA canonical correlation", tick_format=".1f",
                      visible=False)]
         kwargs.setdefault("layout", {"width": "380px", "height": "300px"})
         kwargs.setdefault("fig_margin", {"top": 40, "bottom": 45, "left": 55, "right": 15})

@@ -100,6 +100,24 @@ const CSS = `
 /* the spectrum's legend (cnnlens/widgets/spectrum.py), beside the plot, not over the data */
 .cnnlens-spectrum-legend { padding: 0 8px 0 55px; max-width: 380px; }
 .cnnlens-legend-row { display: flex; gap: 6px; align-items: center; }
+/* Compare panes (cnnlens/widgets/compare.py): compact by default, the selected layer's grid
+   and the neuron detail, so one 1280 x 800 screen holds heatmap, spectrum and both grids;
+   the pane's "full Lens" button (js/compare_link.js) brings back the tree, images and filters. */
+/* the lower row holds a bqplot histogram: out of sight but laid out (display:none gives it a
+   0 x 0 box, and bqplot then draws negative sizes: console errors) */
+.cnnlens-compact .cnnlens-lens-lower { position: absolute !important; left: -99999px; width: 900px;
+  visibility: hidden; }
+.cnnlens-compact .cnnlens-lens-tree,
+.cnnlens-compact .cnnlens-detail > .cnnlens-row, .cnnlens-compact .cnnlens-detail-filterbox,
+.cnnlens-compact .cnnlens-detail .cnnlens-top, .cnnlens-compact .cnnlens-detail .cnnlens-top-status {
+  display: none !important; }
+.cnnlens-compact .cnnlens-lens-detail { flex: 0 1 230px !important; width: 230px !important; min-width: 0; }
+.cnnlens-compact .cnnlens-detail-stage { zoom: .65; }
+.cnnlens-compact .cnnlens-lens-main { flex-wrap: nowrap !important; }
+.cnnlens-pane-head { display: flex; gap: 8px; align-items: baseline; flex-wrap: wrap; }
+.cnnlens-pane-toggle { font: inherit; font-size: 11px; color: var(--jp-ui-font-color1, #222);
+  background: var(--jp-layout-color2, #eee); border: 1px solid var(--jp-border-color1, #bdbdbd);
+  border-radius: 3px; padding: 0 6px; cursor: pointer; }
 .cnnlens-compare .cnnlens-static-badge { display: none; }  /* said once, in the status line */
 .cnnlens-lens-main > .cnnlens-lens-mid { min-width: 0; }
 `;

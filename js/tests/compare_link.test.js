@@ -192,7 +192,7 @@ test("render: heatmap click -> both grids' layer, spectrum from precomputed data
   assert.equal(t.curve.get("visible"), true);
   assert.equal(t.baseline.get("visible"), false, "no baseline precomputed: hidden");
   assert.equal(t.specEl.getAttribute("data-pair"), "0,2");
-  assert.equal(t.spec.get("title"), "SVCCA correlations: A conv1 × B out");
+  assert.equal(t.spec.get("title"), "A conv1 × B out");
   assert.equal(t.el.getAttribute("data-highlight-col"), "2");
   await sleep(0);
   assert.equal(t.root.querySelector("rect.cnnlens-hl-column").getAttribute("x"), "20");
@@ -230,7 +230,7 @@ test("render: offline metric switch repaints from the precomputed matrices", asy
     [[9, 8, 7], [6, 5, NaN]]);
   assert.deepEqual(t.hm.get("reasons"), { "1,2": "cka why" });
   assert.equal(t.hm.get("metric"), "linear_cka");
-  assert.equal(t.hmFig.get("title"), "linear_cka: A × B", "no labels given: the key, default names");
+  assert.equal(t.hmFig.get("title"), "linear_cka", "no labels given: the key");
   t.cleanup();
   t.root.remove();
 });
@@ -250,7 +250,7 @@ test("render: pane layer -> row/column highlight; errors in place; cleanup remov
   t.hm.set("selected", [[1, 2]]);                                     // an undefined pair
   await sleep(0);
   assert.equal(t.curve.get("visible"), false);
-  assert.equal(t.spec.get("title"), "SVCCA correlations: A fc × B out: why");
+  assert.equal(t.spec.get("title"), "A fc × B out: why");
   t.link.set("error", "model B: ForwardError: boom");
   const err = t.el.querySelector(".cnnlens-error");
   assert.equal(err.textContent, "model B: ForwardError: boom");

@@ -286,6 +286,19 @@ class LabNotebook:
         return json.loads(ast.literal_eval(reply["data"]["text/plain"]))
 
 
+def full_lens(page, index):
+    """Pane `index` of the Compare as a full Lens (tree, images, filters), its Lens locator.
+
+    Compare panes open compact (grid + neuron detail); their "full Lens" button shows the
+    rest. Tests that click the tree, the images or the filters of a pane go through here.
+    """
+    pane = page.locator(".cnnlens-compare .cnnlens-compare-pane").nth(index)
+    pane.locator(".cnnlens-pane-toggle").wait_for()
+    if "cnnlens-compact" in (pane.get_attribute("class") or "").split():
+        pane.locator(".cnnlens-pane-toggle").click()
+    return pane.locator(".cnnlens-lens")
+
+
 def screenshot(page, name, show=None):
     """Full-page screenshot under .ci-artifacts/ui/ (artifacts for people, not comparisons).
 

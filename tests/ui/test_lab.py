@@ -8,13 +8,13 @@ kernel event (the notebook's JSON-lines log) or a data-* attribute, never a slee
 from __future__ import annotations
 
 import pytest
-from harness import attr, screenshot
+from harness import attr, full_lens, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_kernel_errors")]
 
 
 def pane(page, side):
-    return page.locator(".cnnlens-compare .cnnlens-lens").nth({"a": 0, "b": 1}[side])
+    return full_lens(page, {"a": 0, "b": 1}[side])
 
 
 def painted(pane_locator, layer):

@@ -7,7 +7,7 @@ switches the theme switches it back.
 from __future__ import annotations
 
 import pytest
-from harness import ARTIFACTS, attr
+from harness import ARTIFACTS, attr, full_lens
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_kernel_errors")]
 
@@ -39,7 +39,7 @@ def scroll_to(page, locator, offset=0):
 
 
 def pane(page, side):
-    return page.locator(".cnnlens-compare .cnnlens-lens").nth({"a": 0, "b": 1}[side])
+    return full_lens(page, {"a": 0, "b": 1}[side])
 
 
 def cell(page, a, b):
@@ -142,6 +142,18 @@ def low_contrast(page, minimum=4.5):
     return found
 
 
+def compact(page):
+    """Both panes compact (earlier tests opened the full Lens) and Lab's side bar closed:
+    the notebook gets the window's width, as a student reading a Compare would set it."""
+    full = page.locator(".cnnlens-compare-pane:not(.cnnlens-compact) .cnnlens-pane-toggle")
+    while full.count():
+        full.first.click()
+    if not page.evaluate("() => window.jupyterapp.shell.leftCollapsed"):
+        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+        page.wait_for_function("() => window.jupyterapp.shell.leftCollapsed")
+    page.wait_for_timeout(300)  # reflow (the grids repaint for their new width)
+
+
 def shoot_compare(page, theme):
     """The Compare at the top of the notebook's window, as a student sees it at 1280 x 800."""
     scroll_to(page, page.locator(".cnnlens-compare"), offset=0)
@@ -157,6 +169,15 @@ def test_dark_theme_text_is_readable_and_compare_screenshots(lab_laptop):
     # a selected neuron: the detail header, its range note and top images are on screen
     nb.execute("cmp.pair = (0, 0); cmp.lens_a.neuron = 1; cmp.lens_b.neuron = 1")
     page.locator(".cnnlens-detail[data-neuron='1'][data-rendered='1']").first.wait_for()
+    compact(page)
+    scroll_to(page, page.locator(".cnnlens-compare"), offset=0)
+    # one screen: the heatmap, the spectrum and both panes' grids (issue 11, item 2)
+    window = page.evaluate(f"() => ({SCROLLER})().getBoundingClientRect().bottom")
+    for what in (".cnnlens-heatmap", ".cnnlens-spectrum", ".cnnlens-compare-pane .cnnlens-grid canvas"):
+        for el in page.locator(what).all():
+            box = el.bounding_box()
+            assert box["x"] + box["width"] <= 1281 and box["y"] + box["height"] <= window + 1, \
+                f"{what} is off the 1280 x 800 screen: {box}, window bottom {window}"
     bad = low_contrast(page)
     assert bad == [], "light theme: text under 4.5:1 contrast\n" + "\n".join(bad)
     shoot_compare(page, "light")

@@ -17,7 +17,7 @@ import time
 
 import pytest
 import torch
-from harness import ARTIFACTS, ROOT, attr
+from harness import ARTIFACTS, ROOT, attr, full_lens
 from torch import nn
 
 import cnnlens as cl
@@ -135,6 +135,9 @@ def test_compare_page_lays_out_panes_and_hides_kernel_controls(page, compare_exp
     _, report = compare_export
     open_offline(page, report.path)
     page.locator(".cnnlens-compare-link[data-rendered='1']").wait_for()
+    assert layout_problems(page) == []  # compact panes (grid + detail)
+    full_lens(page, 0), full_lens(page, 1)  # and the full Lens of each
+    page.locator(".cnnlens-compare .cnnlens-tree").first.wait_for()
     assert layout_problems(page) == []
     # narrower: the detail wraps below the grid, and the tiles reflow (ResizeObserver)
     page.set_viewport_size({"width": 760, "height": 900})
@@ -157,7 +160,7 @@ def test_compare_page_lays_out_panes_and_hides_kernel_controls(page, compare_exp
 def test_switching_images_repaints_grid_offline(page, compare_export):
     _, report = compare_export
     open_offline(page, report.path)
-    pane = page.locator(".cnnlens-compare .cnnlens-lens").nth(0)
+    pane = full_lens(page, 0)
     grid = pane.locator(".cnnlens-grid")
     before = grid_pixels(grid)
     assert grid.get_attribute("data-image") == "0"

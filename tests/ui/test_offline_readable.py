@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from harness import attr
+from harness import attr, full_lens
 from test_offline_page import IMAGES, tiny_cnn
 
 import cnnlens as cl
@@ -65,7 +65,7 @@ def test_no_click_scrolls_the_exported_page(laptop, compare_page_path):
     assert before == 0, "the page scrolled itself while loading"
     cell.click()
     page.locator(f".cnnlens-spectrum[data-pair='{len(rows) - 1},{len(cols) - 1}']").wait_for()
-    pane_a = page.locator(".cnnlens-compare .cnnlens-lens").nth(0)
+    pane_a = full_lens(page, 0)
     pane_a.locator(f".cnnlens-grid{attr('data-layer', rows[-1])}[data-rendered='1']").wait_for()
     page.wait_for_timeout(100)  # the jump came within 40 ms of the click
     assert abs(scroll_y(page) - before) <= SCROLL_TOLERANCE, (before, scroll_y(page))
@@ -91,7 +91,7 @@ def test_linear_unit_shows_no_spatial_map_and_neuron_resets(laptop, compare_page
     cmp, path = compare_page_path
     page = laptop
     open_compare(page, path)
-    pane_a = page.locator(".cnnlens-compare .cnnlens-lens").nth(0)
+    pane_a = full_lens(page, 0)
     grid, detail = pane_a.locator(".cnnlens-grid"), pane_a.locator(".cnnlens-detail")
     # conv "3" (16 channels of 8x8), channel 11: the detail shows its map over the image
     pane_a.locator(f".cnnlens-tree {attr('data-layer-name', '3')}").click()
@@ -138,7 +138,7 @@ def test_colour_coded_views_have_labelled_colour_bars(laptop, compare_page_path)
     _, path = compare_page_path
     page = laptop
     open_compare(page, path)
-    pane_a = page.locator(".cnnlens-compare .cnnlens-lens").nth(0)
+    pane_a = full_lens(page, 0)
     grid, detail = pane_a.locator(".cnnlens-grid"), pane_a.locator(".cnnlens-detail")
     filters = pane_a.locator(".cnnlens-filters")
     # conv "0" is signed (no ReLU yet): a diverging map centred on zero; per-channel tiles
@@ -197,9 +197,10 @@ def test_heatmap_reads_names_values_hover_and_keys(laptop, compare_page_path):
     texts = fig.locator("svg text").evaluate_all("ts => ts.map(t => t.textContent)")
     # the models' names on the axes, the metric as people name it in the title and the bar
     assert "real" in texts and "synthetic" in texts, texts
-    assert any(t.startswith("linear CKA: real × synthetic") for t in texts), texts
-    bar_label = fig.locator("svg text", has_text="linear CKA").filter(has_not_text=":")
+    bar_label = fig.locator(".axis text", has_text="linear CKA")
     assert bar_label.count() == 1, "the colour bar has no label"
+    title = fig.locator("svg text", has_text="linear CKA").evaluate_all("ts => ts.length")
+    assert title == 2, "the title names the metric too"
     assert not boxes_overlap(bar_label.bounding_box(), grid_box), "colour bar label over the cells"
     # every layer name whole and inside the figure
     for name in set(cmp.heatmap.layers_a + cmp.heatmap.layers_b):
@@ -256,7 +257,7 @@ def test_spectrum_says_what_it_shows_with_legend_outside(laptop, compare_page_pa
     page.locator(".cnnlens-heatmap rect.heatmapcell").nth(cell_index(page, i, j)).click()
     spectrum.and_(page.locator(f"[data-pair='{i},{j}']")).wait_for()
     a, b = cmp.heatmap.layers_a[i], cmp.heatmap.layers_b[j]
-    assert f"SVCCA correlations: real {a} × synthetic {b}" in texts()
+    assert f"real {a} × synthetic {b}" in texts() and "SVCCA canonical correlation" in texts()
     assert [a for a in spectrum.locator(".axis").all() if a.is_visible()], "axes hidden"
     assert "linear CKA, which has no spectrum" in legend.inner_text()
     lines = spectrum.evaluate(LINES)
@@ -271,7 +272,7 @@ def test_static_page_offers_only_what_it_holds(laptop, compare_page_path):
     _, path = compare_page_path
     page = laptop
     open_compare(page, path)
-    pane_a = page.locator(".cnnlens-compare .cnnlens-lens").nth(0)
+    pane_a = full_lens(page, 0)
     grid = pane_a.locator(".cnnlens-grid")
     held = {"0", "1", "3", "7"}  # the fixture exported these layers and images 0 and 1
     rows = pane_a.locator(".cnnlens-tree [data-layer-name]")
@@ -301,3 +302,45 @@ def test_static_page_offers_only_what_it_holds(laptop, compare_page_path):
     hist = pane_a.locator(".cnnlens-filter-hist")
     assert hist.is_visible() and "0" in hist.locator(".cnnlens-hist-axis").inner_text().split()
     assert hist.bounding_box()["x"] + hist.bounding_box()["width"] <= 1280
+
+
+def in_window(box, width, height):
+    return box and box["x"] >= -1 and box["y"] >= -1 and box["x"] + box["width"] <= width + 1 \
+        and box["y"] + box["height"] <= height + 1
+
+
+def test_compare_fits_one_laptop_screen_and_degrades_narrow(laptop, compare_page_path):
+    cmp, path = compare_page_path
+    page = laptop
+    open_compare(page, path)
+    page.locator(".cnnlens-heatmap rect.heatmapcell").nth(cell_index(page, 1, 1)).click()
+    page.locator(".cnnlens-spectrum[data-pair='1,1']").wait_for()
+    panes = page.locator(".cnnlens-compare .cnnlens-lens")
+    for k in (0, 1):
+        panes.nth(k).locator(".cnnlens-grid[data-rendered='1']").wait_for()
+    # one screen: heatmap, spectrum, both panes' grids and their neuron details
+    shown = {"heatmap": page.locator(".cnnlens-heatmap"), "spectrum": page.locator(".cnnlens-spectrum"),
+             "grid A": panes.nth(0).locator(".cnnlens-grid canvas.cnnlens-canvas"),
+             "grid B": panes.nth(1).locator(".cnnlens-grid canvas.cnnlens-canvas"),
+             "detail A": panes.nth(0).locator(".cnnlens-detail"),
+             "detail B": panes.nth(1).locator(".cnnlens-detail")}
+    outside = {k: v.bounding_box() for k, v in shown.items() if not in_window(v.bounding_box(), 1280, 800)}
+    assert not outside, f"not on the 1280 x 800 screen: {outside}"
+    # the full Lens is one click away, and back
+    toggle = panes.nth(0).locator("xpath=ancestor::*[contains(@class, 'cnnlens-compare-pane')][1]").locator(
+        ".cnnlens-pane-toggle")
+    tree = panes.nth(0).locator(".cnnlens-tree")
+    assert not tree.is_visible()
+    toggle.click()
+    assert tree.is_visible() and panes.nth(0).locator(".cnnlens-filters").is_visible()
+    toggle.click()
+    assert not tree.is_visible()
+    # 460 px wide (a narrow split view): panes stack, nothing runs off to the side, the
+    # spectrum keeps its plot (it used to shrink to its y axis)
+    page.set_viewport_size({"width": 460, "height": 800})
+    page.wait_for_timeout(300)  # reflow (ResizeObserver repaints the grids)
+    width = page.evaluate("() => document.scrollingElement.scrollWidth")
+    assert width <= 470, f"the page is {width} px wide at 460"
+    a, b = (panes.nth(k).bounding_box() for k in (0, 1))
+    assert b["y"] >= a["y"] + a["height"] - 1, "panes not stacked"
+    assert shown["spectrum"].bounding_box()["width"] >= 300

@@ -6,7 +6,7 @@ notebook's JSON-lines event log (the same log that mirrors kernel tracebacks).
 from __future__ import annotations
 
 import pytest
-from harness import VOILA_KNOWN_EXTERNAL, Guard, attr, screenshot
+from harness import VOILA_KNOWN_EXTERNAL, Guard, attr, full_lens, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +37,7 @@ def test_voila_renders_compare_and_tree_click_reaches_kernel(voila, voila_page):
     page.locator(".cnnlens-compare-link[data-rendered='1']").wait_for(timeout=60_000)
     rows, cols = ready["layers_a"], ready["layers_b"]
     assert page.locator(".cnnlens-heatmap rect.heatmapcell").count() == len(rows) * len(cols)
-    pane = page.locator(".cnnlens-compare .cnnlens-lens").nth(0)
+    pane = full_lens(page, 0)
     grid = pane.locator(".cnnlens-grid")
     grid.and_(page.locator("[data-rendered='1']")).wait_for()
     target = next(n for n in reversed(rows) if n != grid.get_attribute("data-layer"))
