@@ -181,7 +181,7 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
                       metrics=("svcca", "pwcca", "linear_cka"), reduce=None, batch_size=64,
                       device=None, progress=None, cancel=None, *, keep=0.99, side="x",
                       sigma=0.8, rtol=RTOL, collect="all", memory="auto",
-                      dry_run=False) -> MatrixResult:
+                      dry_run=False, reference=None, layers_c=None) -> MatrixResult:
     """Compare every layer of ``model_a`` with every layer of ``model_b`` in one pass.
 
     Parameters
@@ -226,6 +226,11 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
         the memory available now (host RAM; the GPU's free memory on CUDA).
     dry_run : bool
         Return the :class:`~cnnlens.similarity.budget.Plan` without running the data.
+    reference, layers_c : nn.Module and selector, optional
+        A third model C (e.g. ``model_a``'s recipe with another seed) compared with A in
+        the same pass: the result reads as A~B, with A~C at ``.reference``,
+        ``.difference(metric)`` and ``.gap_table(metric)`` (see
+        :mod:`cnnlens.similarity.reference`). ``layers_c`` defaults to B's layer names.
 
     Returns
     -------
@@ -259,6 +264,13 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
     """
     from cnnlens.probe import layer_tree
 
+    if reference is not None:  # B and C as halves of one module: A's statistics serve both
+        from .reference import with_reference
+        return with_reference(
+            similarity_matrix, model_a, model_b, data, reference, layers_a, layers_b, layers_c,
+            progress, dry_run, metrics=metrics, reduce=reduce, batch_size=batch_size,
+            device=device, cancel=cancel, keep=keep, side=side, sigma=sigma, rtol=rtol,
+            collect=collect, memory=memory)
     metrics = tuple(metrics)
     for m in metrics:
         if m not in METRICS:

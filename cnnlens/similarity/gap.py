@@ -28,7 +28,7 @@ from . import trust
 from .jackknife import jackknife_se
 from .plan import JACKKNIFE_GROUPS
 
-__all__ = ["GapRow", "GapTable", "gap_table"]
+__all__ = ["GapRow", "GapTable", "gap_rows", "gap_table"]
 
 # Student t 0.975 quantiles by degrees of freedom (jackknife over G groups: G - 1)
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
@@ -239,6 +239,16 @@ def gap_table(model_a, model_b, data, reference, metric: str = "linear_cka", lay
                             layers_b=[f"b.{n}" for n in lb] + [f"c.{n}" for n in lc],
                             metrics=(metric,), collect="requested", memory=memory,
                             batch_size=batch_size, **options)
+    return gap_rows(res, metric, names, lb, named_b, lc, named_c)
+
+
+def gap_rows(res, metric: str, names: list[str], lb: list[str], named_b: set,
+             lc: list[str], named_c: set) -> GapTable:
+    """The table from a pass of A's layers ``names`` against ``b.<lb>`` then ``c.<lc>``.
+
+    A layer of A in ``named_b`` (``named_c``) is matched by name, others by the highest
+    score in that block. Also used by ``similarity_matrix(..., reference=)``.
+    """
     scores = res.matrix(metric)
     rows, how = [], set()
     for i, name in enumerate(names):
