@@ -19,6 +19,8 @@ from .compare_job import METRICS, MatrixJob
 from .compare_link import CompareLink
 from .heatmap import SimilarityHeatmap
 from .lens import Lens
+from .canonical_view import CanonicalView, direction_dots
+from .maps_job import COST, MapsJob, cca_metric
 from .spectrum import Spectrum, spectrum_legend, spectrum_title
 
 __all__ = ["METRICS", "Compare"]
@@ -134,6 +136,16 @@ class Compare(MatrixJob, W.VBox):
         self.heatmap = SimilarityHeatmap(*names, metric=metric, names=self.names, metric_labels=METRICS,
                                          reasons=self._placeholder_reasons(names, errors))
         self.spectrum = Spectrum()
+        # where the selected pair agrees: canonical maps beside the spectrum (one extra pass
+        # per pair, on maps_job's worker; its points on the spectrum select a direction)
+        dots = direction_dots(self.spectrum.curve)
+        self.spectrum.marks = [*self.spectrum.marks, dots]
+        self.maps = CanonicalView(heatmap=self.heatmap, dots=dots, curve=self.spectrum.curve,
+                                  grid_a=self.lens_a.grid if self.lens_a else None,
+                                  grid_b=self.lens_b.grid if self.lens_b else None, cost=COST)
+        self._maps_job = MapsJob(self._models, data, (self.lens_a, self.lens_b), self.maps,
+                                 names=self.names, batch_size=options.get("batch_size", 64),
+                                 device=options.get("device"))
         self.picker = W.Dropdown(options=[(label, key) for key, label in METRICS.items()],
                                  value=metric, description="metric", layout=W.Layout(width="220px"))
         self.progress = W.IntProgress(value=0, min=0, max=1, description="",
@@ -155,7 +167,7 @@ class Compare(MatrixJob, W.VBox):
             W.HBox([self.picker, self.progress, self.button, self.link],
                    layout=W.Layout(align_items="center", flex_flow="row wrap")),
             self.status,
-            W.HBox([figure, W.VBox([self.spectrum, spectrum_legend()])],
+            W.HBox([figure, W.VBox([self.spectrum, spectrum_legend()]), self.maps],
                    layout=W.Layout(flex_flow="row wrap")),
             W.HBox([pane_a, pane_b], layout=W.Layout(flex_flow="row wrap", gap="0 16px")),
         ])
@@ -169,6 +181,11 @@ class Compare(MatrixJob, W.VBox):
             self.show_result(finished)
         elif options.get("autostart", True):
             self.run()
+        self.spectrum.curve.observe(self._on_curve, names=["x", "y", "visible"])
+        self.picker.observe(lambda _: self._show_maps(), names=["value"])
+        for lens in (self.lens_a, self.lens_b):
+            if lens is not None:
+                lens.grid.observe(self._on_image, names=["image_index"])
 
     # -- construction helpers ----------------------------------------------------------
     @staticmethod
@@ -264,6 +281,42 @@ class Compare(MatrixJob, W.VBox):
         from ..export import export_compare
 
         return export_compare(self, path, **kwargs)
+    def canonical_maps(self, i, j, image=None, k=4):
+        """Where layers ``i`` (of A) and ``j`` (of B) agree: their top ``k`` canonical maps.
+
+        The directions come from **one extra pass over the data for that pair** (the
+        similarity pass keeps no statistics per spatial position): CCA with every position
+        a datapoint, under the current metric when it is SVCCA or PWCCA, else SVCCA (CKA
+        has no directions). They are cached per (pair, metric): another image reuses them
+        with only that image's activations (the panes' cache), no new pass.
+
+        Parameters
+        ----------
+        i, j : int
+            The heatmap cell (row: layer of A, column: layer of B).
+        image : int, optional
+            Index into the data (default: the image pane A shows).
+        k : int
+            Directions (fewer if fewer exist).
+
+        Returns
+        -------
+        cnnlens.similarity.CanonicalMaps
+            ``.rho``, ``.maps_a``, ``.maps_b``, ``.corr``, ``.top_images(d, side)``, ``.convention``.
+
+        Examples
+        --------
+        >>> res = cmp.canonical_maps(1, 1, image=3)            # doctest: +SKIP
+        >>> res.rho, res.maps_a.shape, res.top_images(0, "b")  # doctest: +SKIP
+        """
+        la, lb = self.heatmap.layers_a, self.heatmap.layers_b
+        if not (0 <= i < len(la) and 0 <= j < len(lb)):
+            raise IndexError(f"pair ({i}, {j}) out of range: the heatmap is {len(la)} x {len(lb)}")
+        if self.lens_a is None or self.lens_b is None:
+            raise RuntimeError(f"no canonical maps: {self.link.error}")
+        image = self.lens_a.image_index if image is None else int(image)
+        return self._maps_job.maps(la[i], lb[j], image, cca_metric(self.metric), k)
+
 
     def close(self):
         if hasattr(self, "_cancel"):  # __del__ may close a half-built instance
@@ -293,6 +346,7 @@ class Compare(MatrixJob, W.VBox):
 
     def _show_spectrum(self, i, j, name_a, name_b):
         title = spectrum_title(self.names, name_a, name_b)
+            self._show_maps()
         with self._lock:
             result = self._result if self._complete else None
             if result is None:
@@ -313,6 +367,33 @@ class Compare(MatrixJob, W.VBox):
         self.link.metric = metric
         try:
             if self._complete:
+    def _show_maps(self, image=None):
+        """Queue the selected pair's canonical maps for the maps view (maps_job's worker)."""
+        pair = self.heatmap.pair
+        if pair is None or self.lens_a is None or self.lens_b is None:
+            return
+        i, j = pair
+        metric = cca_metric(self.metric)
+        note = ("" if metric == self.metric else f"The heatmap shows {METRICS[self.metric]}, "
+                "which has no directions: these maps come from SVCCA of the same pair.")
+        image = self.lens_a.image_index if image is None else image
+        self._maps_job.request((i, j), self.heatmap.layers_a[i], self.heatmap.layers_b[j],
+                               image, metric, k=self.maps.k, note=note)
+
+    def _on_image(self, change):
+        """A pane's image picker: the maps of that image (same directions, no new pass)."""
+        try:
+            self._show_maps(image=change["new"])
+        except Exception as exc:  # noqa: BLE001 - shown in place
+            self.maps.error = describe(exc)
+
+    def _on_curve(self, _change=None):
+        """The spectrum's clickable points stay on its curve."""
+        dots, curve = self.maps.dots, self.spectrum.curve
+        with dots.hold_sync():
+            dots.x, dots.y, dots.visible = curve.x, curve.y, curve.visible
+            dots.selected = None if not curve.visible else [min(self.maps.direction, len(curve.y) - 1)]
+
                 self._show_status(None, self._result)
             with self._lock:
                 if self._result is not None and self._complete:

@@ -1,0 +1,216 @@
+"""Compare's canonical-maps job: one extra pass per pair, off the kernel's main thread.
+
+The similarity engine's pass keeps no position-level statistics, so the directions of a
+pair's maps come from :func:`cnnlens.similarity.canonical_maps`: one streamed pass over
+the data through both models (CCA with spatial positions as datapoints). :class:`MapsJob`
+
+* caches the directions per (layer A, layer B, metric): a pair is passed over once;
+* serves another image from the cache: only that image's activations, read from the
+  panes' Inspectors (cached there too), projected on the same directions
+  (:meth:`CanonicalMaps.for_image`) -- no new pass;
+* runs on a worker thread, one per Compare, newest request wins; a request for another
+  pair cancels a running pass at its next batch; progress, errors and results land in
+  a :class:`~cnnlens.widgets.canonical_view.CanonicalView`.
+
+Trait updates from the worker are safe with ipykernel >= 6 / ipywidgets 8 (as in
+``detail_job.py``). Lock order: ``self._lock`` (state) before ``self._pass`` (one pass at
+a time, shared with :meth:`maps` on the caller's thread).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+from ..encode.canonical import encode_canonical_image, encode_canonical_pair
+from ..inputs import iter_batches, num_images
+from ..similarity.canonical import CanonicalMaps, canonical_maps
+from .activation_grid import describe
+
+__all__ = ["COST", "K_MAX", "MapsJob", "cca_metric", "first_k"]
+
+K_MAX = 8  # directions computed per pair; asking for more recomputes
+COST = ("directions from one extra pass over the data for this pair (CCA with every "
+        "spatial position a datapoint); other images reuse them")
+PROGRESS_S = 0.2
+
+
+class _Cancelled(Exception):
+    """A newer request replaced the one whose pass was running."""
+
+
+def cca_metric(metric: str) -> str:
+    """The CCA-family metric whose directions map ``metric``'s pair (CKA has none: SVCCA's)."""
+    return metric if metric in ("svcca", "pwcca", "cca") else "svcca"
+
+
+def first_k(cm: CanonicalMaps, k: int) -> CanonicalMaps:
+    """The first ``k`` directions of ``cm`` (all of them if it has fewer)."""
+    if k >= cm.k:
+        return cm
+    return dataclasses.replace(cm, rho=cm.rho[:k], maps_a=cm.maps_a[:k], maps_b=cm.maps_b[:k],
+                               corr=cm.corr[:k], dirs_a=cm.dirs_a[:, :k], dirs_b=cm.dirs_b[:, :k])
+
+
+class MapsJob:
+    """Canonical maps of a Compare's pairs: cached directions, a worker, a view to fill.
+
+    Parameters
+    ----------
+    models : (nn.Module, nn.Module)
+    data : images or Dataset
+        The Compare's data (streamed once per pair).
+    lenses : (Lens, Lens)
+        The panes: their Inspectors give one image's activations and the image itself.
+    view : CanonicalView or None
+        Where progress, errors and payloads go (None: :meth:`maps` only).
+    names : (str, str)
+        What the models are called.
+    batch_size, device
+        Of the extra pass.
+    """
+
+    def __init__(self, models, data, lenses, view=None, names=("A", "B"), batch_size=64,
+                 device=None):
+        self._models, self._data, self._lenses, self._view = models, data, lenses, view
+        self._names, self._batch_size, self._device = tuple(names), batch_size, device
+        self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self._pass = threading.Lock()
+        self._cache: dict[tuple, tuple[CanonicalMaps, int]] = {}  # + k asked
+        self._serial, self._request, self._thread = 0, None, None
+        self.passes = 0  # passes over the data so far (tests and the curious)
+
+    # -- on the caller's thread ------------------------------------------------------
+    def directions(self, layer_a: str, layer_b: str, metric: str, k: int = K_MAX,
+                   cancel=None, progress=None) -> CanonicalMaps:
+        """The pair's directions (cached; one pass over the data the first time)."""
+        key = (layer_a, layer_b, metric)
+        with self._pass:  # one pass at a time: a second caller then finds it cached
+            cm, asked = self._cache.get(key, (None, 0))
+            if cm is None or (k > asked and cm.k == asked):  # more directions may exist
+                asked = max(k, K_MAX)
+                cm = canonical_maps(*self._models, self._batches(cancel, progress), layer_a,
+                                    layer_b, image=0, k=asked, metric=metric,
+                                    batch_size=self._batch_size, device=self._device)
+                self.passes += 1
+                self._cache[key] = (cm, asked)
+        return cm
+
+    def maps(self, layer_a: str, layer_b: str, image: int, metric: str,
+             k: int = 4) -> CanonicalMaps:
+        """:class:`CanonicalMaps` of ``image`` for the pair (the directions cached)."""
+        cm = self.directions(layer_a, layer_b, metric, k)
+        return first_k(self._for_image(cm, image), k)
+
+    def image(self, index: int):
+        """The image (C, H, W) the panes show at ``index``."""
+        lens = self._lenses[0] if self._lenses[0] is not None else self._lenses[1]
+        return lens.images[index]
+
+    def _for_image(self, cm: CanonicalMaps, image: int) -> CanonicalMaps:
+        if cm.image == image:
+            return cm
+        lens_a, lens_b = self._lenses
+        acts_a = lens_a.inspector.activations(cm.layer_a, images=image)[0]
+        acts_b = lens_b.inspector.activations(cm.layer_b, images=image)[0]
+        return cm.for_image(acts_a, acts_b, image=image)
+
+    def _batches(self, cancel, progress):
+        """The data's batches, checking ``cancel`` and reporting images done."""
+        total, done = num_images(self._data), 0
+        for batch in iter_batches(self._data, self._batch_size):
+            if cancel is not None and cancel():
+                raise _Cancelled
+            yield batch
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
+
+    # -- the view's worker -----------------------------------------------------------
+    def request(self, pair, layer_a: str, layer_b: str, image: int, metric: str,
+                k: int = 4, note: str = "") -> None:
+        """Show the maps of ``pair`` on ``image`` in the view, computed on the worker."""
+        key = (tuple(pair), layer_a, layer_b, int(image), cca_metric(metric), int(k))
+        with self._lock:
+            self._serial += 1
+            self._request = (self._serial, key)
+            cached = (layer_a, layer_b, key[4]) in self._cache
+            self._set(pair=list(key[0]), note=note, error="",
+                      status="ready" if cached and self._view.status == "ready" else "running",
+                      **({} if cached else {"progress": 0.0}))
+            if self._thread is None:
+                self._start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no request waits or runs; False if ``timeout`` (s) passed first."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._thread is None, timeout)
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._thread is not None
+
+    def _start(self):
+        self._thread = threading.Thread(target=self._work, name="cnnlens-canonical-maps",
+                                        daemon=True)
+        self._thread.start()
+
+    def _newest(self, serial) -> bool:
+        with self._lock:
+            return serial == self._serial
+
+    def _work(self):
+        try:
+            while True:
+                with self._lock:
+                    if self._request is None:
+                        return
+                    (serial, key), self._request = self._request, None
+                pair, la, lb, image, metric, k = key
+                last = [0.0]
+
+                def progress(done, total, serial=serial, last=last):
+                    now = time.monotonic()
+                    if total and (now - last[0] > PROGRESS_S or done == total):
+                        last[0] = now
+                        with self._lock:
+                            if serial == self._serial:
+                                self._set(progress=done / total)
+
+                try:
+                    cm = self.directions(la, lb, metric, k, cancel=lambda s=serial: not self._newest(s),
+                                         progress=progress)
+                    shown = first_k(self._for_image(cm, image), k)
+                    state = {"pair_data": encode_canonical_pair(
+                                 shown, self._thumb_source(), pair=pair, labels=self._names),
+                             "image_data": encode_canonical_image(shown, self.image(image)),
+                             "status": "ready", "progress": 1.0, "error": ""}  # fmt: skip
+                except _Cancelled:
+                    continue
+                except Exception as exc:  # noqa: BLE001 - shown in place
+                    state = {"status": "error", "error": f"pair {la} x {lb}: {describe(exc)}"}
+                with self._lock:
+                    if serial == self._serial:
+                        self._set(**state)
+        finally:  # also after a crash: never leave wait() hanging
+            with self._lock:
+                self._thread = None
+                if self._request is not None:  # queued while this thread was on its way out
+                    self._start()
+                self._idle.notify_all()
+
+    def _thumb_source(self):
+        lens = self._lenses[0] if self._lenses[0] is not None else self._lenses[1]
+        return lens.images
+
+    def _set(self, **state):
+        v = self._view
+        if v is None:
+            return
+        with v.hold_sync():
+            for key, value in state.items():
+                if getattr(v, key) != value:
+                    setattr(v, key, value)

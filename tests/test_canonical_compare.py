@@ -1,0 +1,148 @@
+"""Tier 1 for Compare's canonical maps (issue 14, items 2 and 4): ``cmp.canonical_maps``,
+the per-(pair, metric) cache, an image switch without a new pass, the view's payloads
+and states, a spectrum click selecting a direction, and the export frames."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cnnlens.encode import decode
+from cnnlens.encode.canonical import encode_canonical_image, encode_canonical_pair
+from cnnlens.similarity.canonical import canonical_maps
+from cnnlens.widgets.canonical_view import CanonicalView
+from cnnlens.widgets.compare import Compare
+
+
+def small_net(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+
+
+class Counted(nn.Module):
+    """Counts the images it forwards (a pass over the data is len(data) of them)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.images = inner, 0
+
+    def forward(self, x):
+        self.images += x.shape[0]
+        return self.inner(x)
+
+
+@pytest.fixture()
+def cmp():
+    g = torch.Generator().manual_seed(0)
+    data = torch.rand(40, 3, 10, 10, generator=g)
+    a, b = Counted(small_net(0)), Counted(small_net(1))
+    c = Compare(a, b, data, metric="svcca", layers_a=["inner.0", "inner.2"],
+                layers_b=["inner.0", "inner.2"], names=("left", "right"))
+    assert c.wait(60)
+    yield c
+    c.close()
+
+
+def test_canonical_maps_matches_the_core_function_and_caches_per_pair_and_metric(cmp):
+    a, b = cmp._models
+    res = cmp.canonical_maps(1, 1, image=2, k=3)
+    ref = canonical_maps(a, b, cmp._data, "inner.2", "inner.2", image=2, k=3, metric="svcca")
+    np.testing.assert_allclose(res.rho, ref.rho, atol=1e-10)
+    np.testing.assert_allclose(res.maps_a, ref.maps_a, atol=1e-4)  # float32 forwards, other batches
+    np.testing.assert_allclose(res.maps_b, ref.maps_b, atol=1e-4)
+    assert res.maps_a.shape == (3, 10, 10) and res.image == 2
+    assert cmp._maps_job.passes == 1
+    cmp.canonical_maps(1, 1, image=5, k=2)        # same pair and metric: cached directions
+    assert cmp._maps_job.passes == 1
+    cmp.metric = "pwcca"                          # another metric: its own directions
+    cmp.canonical_maps(1, 1, image=5, k=2)
+    assert cmp._maps_job.passes == 2
+    cmp.metric = "linear_cka"                     # CKA: SVCCA's, cached already
+    assert cmp.canonical_maps(1, 1, k=2).metric == "svcca"
+    assert cmp._maps_job.passes == 2
+    with pytest.raises(IndexError):
+        cmp.canonical_maps(5, 0)
+
+
+def test_image_switch_reuses_the_directions_without_a_pass(cmp):
+    a, b = cmp._models
+    first = cmp.canonical_maps(0, 1, image=0, k=2)
+    n = len(cmp._data)
+    before = (a.images, b.images)
+    other = cmp.canonical_maps(0, 1, image=7, k=2)
+    # only image 7's activations (one forward each at most; none if the panes cached it)
+    assert a.images - before[0] <= 1 and b.images - before[1] <= 1 < n
+    np.testing.assert_array_equal(other.dirs_a, first.dirs_a)
+    x = cmp.lens_a.inspector.activations("inner.0", images=7)[0].double()
+    expect = np.einsum("chw,ck->khw", x.numpy() - first.mean_a[:, None, None], first.dirs_a)
+    np.testing.assert_allclose(other.maps_a, expect, atol=1e-6)
+
+
+def test_selecting_a_cell_fills_the_view_off_the_kernel_thread_and_the_picker_repaints(cmp):
+    view = cmp.maps
+    assert view.status == "empty" and view.pair_data == {}
+    cmp.heatmap.set_state({"selected": [[1, 0]]})   # what a click sends
+    assert view.pair == [1, 0]
+    assert cmp._maps_job.wait(60)
+    assert view.status == "ready", view.error
+    pd, im = view.pair_data, view.image_data
+    assert pd["pair"] == [1, 0] and pd["k"] == 4 and pd["layer_a"] == "inner.2"
+    assert im["image"] == 0 and im["maps_a"]["shape"] == [4, 10, 10]
+    assert "one extra pass over the data" in view.cost
+    passes = cmp._maps_job.passes
+    cmp.lens_a.grid.set_state({"image_index": 3})   # the pane's image picker
+    assert cmp._maps_job.wait(60)
+    assert view.image_data["image"] == 3 and view.pair_data["pair"] == [1, 0]
+    assert cmp._maps_job.passes == passes
+    cmp.lens_b.grid.set_state({"image_index": 5})   # either pane's picker
+    assert cmp._maps_job.wait(60) and view.image_data["image"] == 5
+    cmp.picker.value = "linear_cka"                 # CKA: the view says where the maps come from
+    assert cmp._maps_job.wait(60)
+    assert "SVCCA of the same pair" in view.note and view.status == "ready"
+    cmp.picker.value = "svcca"
+    assert cmp._maps_job.wait(60) and view.note == ""
+    # binary payloads survive the widget state (no JSON lists)
+    state = view.get_state()
+    assert isinstance(state["image_data"]["maps_a"]["data"], (bytes, memoryview))
+
+
+def test_spectrum_points_follow_the_curve_and_a_click_selects_a_direction(cmp):
+    cmp.pair = (1, 1)
+    dots = cmp.maps.dots
+    assert dots in cmp.spectrum.marks
+    np.testing.assert_array_equal(dots.y, cmp.spectrum.curve.y)
+    dots.set_state({"selected": [2]})               # a click on the third point (bqplot JSON)
+    assert list(dots.selected) == [2]
+    cmp.maps.set_state({"direction": 2})            # the view's JS mirrors it to the trait
+    assert cmp.maps.direction == 2
+
+
+def test_errors_show_in_place(cmp):
+    cmp._maps_job.request((0, 0), "inner.0", "nope", 0, "svcca")
+    assert cmp._maps_job.wait(60)
+    assert cmp.maps.status == "error" and "nope" in cmp.maps.error
+
+
+def test_payloads_decode_to_the_maps():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(12, 3, 8, 8, generator=g)
+    net = small_net(0)
+    cm = canonical_maps(net, net, x, "0", "2", image=4, k=3, metric="cca")
+    p = encode_canonical_image(cm, x[4])
+    back = decode(p["maps_a"])
+    span = cm.maps_a.max((1, 2)) - cm.maps_a.min((1, 2))
+    assert np.all(np.abs(back - cm.maps_a).max((1, 2)) <= span / 255 * 0.51 + 1e-6)
+    np.testing.assert_allclose(np.frombuffer(p["corr"], np.float32), cm.corr, rtol=1e-6)
+    q = encode_canonical_pair(cm, x, n=3, pair=(0, 1), labels=("A", "B"))
+    top = np.frombuffer(q["top_a"], np.int32).reshape(3, 3)
+    order = np.frombuffer(q["thumb_index"], np.int32)
+    for d in range(3):
+        np.testing.assert_array_equal(order[top[d]], cm.top_images(d, "a", n=3))
+    assert q["thumbs"]["shape"][0] == len(order) and len(set(order.tolist())) == len(order)
+
+
+def test_view_defaults_and_state():
+    v = CanonicalView()
+    assert v.get_state()["status"] == "empty" and v.overlay is True
+    v.set_state({"overlay": False, "direction": 1})
+    assert v.overlay is False and v.direction == 1
