@@ -176,16 +176,16 @@ class Compare(MatrixJob, W.VBox):
         # Python-side links (computation); the JS-side ones live in compare_link.js.
         self.heatmap.observe(self._on_selected, names=["selected"])
         self.picker.observe(self._on_metric, names=["value"])
-        self.button.on_click(lambda _: self.cancel() if self.running else self.run())
-        if finished is not None:
-            self.show_result(finished)
-        elif options.get("autostart", True):
-            self.run()
         self.spectrum.curve.observe(self._on_curve, names=["x", "y", "visible"])
         self.picker.observe(lambda _: self._show_maps(), names=["value"])
         for lens in (self.lens_a, self.lens_b):
             if lens is not None:
                 lens.grid.observe(self._on_image, names=["image_index"])
+        self.button.on_click(lambda _: self.cancel() if self.running else self.run())
+        if finished is not None:
+            self.show_result(finished)
+        elif options.get("autostart", True):
+            self.run()
 
     # -- construction helpers ----------------------------------------------------------
     @staticmethod
@@ -276,11 +276,6 @@ class Compare(MatrixJob, W.VBox):
         """The error shown in the widget ("" when none)."""
         return self.link.error
 
-    def to_html(self, path, **kwargs):
-        """Write an offline page of this comparison; see :func:`cnnlens.export.export_compare`."""
-        from ..export import export_compare
-
-        return export_compare(self, path, **kwargs)
     def canonical_maps(self, i, j, image=None, k=4):
         """Where layers ``i`` (of A) and ``j`` (of B) agree: their top ``k`` canonical maps.
 
@@ -317,6 +312,11 @@ class Compare(MatrixJob, W.VBox):
         image = self.lens_a.image_index if image is None else int(image)
         return self._maps_job.maps(la[i], lb[j], image, cca_metric(self.metric), k)
 
+    def to_html(self, path, **kwargs):
+        """Write an offline page of this comparison; see :func:`cnnlens.export.export_compare`."""
+        from ..export import export_compare
+
+        return export_compare(self, path, **kwargs)
 
     def close(self):
         if hasattr(self, "_cancel"):  # __del__ may close a half-built instance
@@ -341,12 +341,12 @@ class Compare(MatrixJob, W.VBox):
                 for lens, name in moves:
                     lens.layer = name
             self._show_spectrum(i, j, name_a, name_b)
+            self._show_maps()
         except Exception as exc:  # noqa: BLE001 - keep the widget usable; say what went wrong
             self.link.error = f"pair {name_a} x {name_b}: {describe(exc)}"
 
     def _show_spectrum(self, i, j, name_a, name_b):
         title = spectrum_title(self.names, name_a, name_b)
-            self._show_maps()
         with self._lock:
             result = self._result if self._complete else None
             if result is None:
@@ -362,11 +362,6 @@ class Compare(MatrixJob, W.VBox):
             title = f"{title}: {reason or 'no spectrum'}"
         self.spectrum.show(rho, base, pair=(i, j), title=title)
 
-    def _on_metric(self, change):
-        metric = change["new"]
-        self.link.metric = metric
-        try:
-            if self._complete:
     def _show_maps(self, image=None):
         """Queue the selected pair's canonical maps for the maps view (maps_job's worker)."""
         pair = self.heatmap.pair
@@ -394,6 +389,11 @@ class Compare(MatrixJob, W.VBox):
             dots.x, dots.y, dots.visible = curve.x, curve.y, curve.visible
             dots.selected = None if not curve.visible else [min(self.maps.direction, len(curve.y) - 1)]
 
+    def _on_metric(self, change):
+        metric = change["new"]
+        self.link.metric = metric
+        try:
+            if self._complete:
                 self._show_status(None, self._result)
             with self._lock:
                 if self._result is not None and self._complete:
