@@ -86,6 +86,11 @@ async function render({ model, el }) {
   const normSel = select([["channel", "per channel"], ["layer", "per layer"]], model.get("normalize"));
   const sortSel = select([["index", "by index"], ["mean", "by mean"], ["max", "by max"]], model.get("sort"));
   const cmapSel = select(COLORMAPS, model.get("colormap"));
+  // what each control does, on hover (issue 11)
+  layerSel.title = "the layer whose channels are shown";
+  normSel.title = "colour scale: each channel to its own range, or one range for the whole layer";
+  sortSel.title = "tile order: channel index, or strongest mean / max activation first";
+  cmapSel.title = "colour map; auto: blue-white-red centred on zero when the layer has negative values";
   const prev = h("button", { text: "‹", title: "previous page" });
   const next = h("button", { text: "›", title: "next page" });
   const pageLabel = h("span", { className: "cnnlens-dim" });

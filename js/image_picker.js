@@ -3,7 +3,7 @@
 
 import { decodeImages } from "./lib/decode.js";
 import { paintImage } from "./lib/tiles.js";
-import { Listeners, context2d, h, hasKernel, refModel, showError } from "./lib/dom.js";
+import { Listeners, context2d, h, hasKernel, refModel, revealWithin, showError } from "./lib/dom.js";
 import { NOT_EXPORTED, frameCoverage } from "./lib/frames.js";
 import { ensureStyle } from "./lib/style.js";
 
@@ -23,7 +23,15 @@ async function render({ model, el }) {
   function mark() {
     current = grid ? grid.get("image_index") : current;
     root.dataset.image = String(current);
-    for (const t of strip.children) t.setAttribute("aria-selected", String(Number(t.dataset.index) === current));
+    let chosen = null;
+    for (const t of strip.children) {
+      const on = Number(t.dataset.index) === current;
+      t.setAttribute("aria-selected", String(on));
+      if (on) chosen = t;
+    }
+    // an upload (or a pick elsewhere) selects an image that may sit below the strip's
+    // scroll: bring it into the strip's view, never scrolling the page (issue 11)
+    if (chosen) revealWithin(chosen, strip);
   }
 
   function draw() {

@@ -150,7 +150,12 @@ class Compare(MatrixJob, W.VBox):
                                  value=metric, description="metric", layout=W.Layout(width="220px"))
         self.progress = W.IntProgress(value=0, min=0, max=1, description="",
                                       layout=W.Layout(width="220px"))
-        self.button = W.Button(description="Run", icon="play", layout=W.Layout(width="110px"))
+        # tooltips say what a control does (issue 11: the button's said only "Run")
+        self.button = W.Button(description="Run", icon="play", layout=W.Layout(width="110px"),
+                               tooltip="Run: stream the data through both models once and fill "
+                                       "the heatmap with every layer pair's similarity; "
+                                       "Cancel stops the pass")
+        self.picker.tooltip = "the similarity measure the heatmap shows (switching needs no new pass)"
         # images/s, ETA and the engine's memory plan (which metric is exact or estimated)
         self.status = W.HTML(layout=W.Layout(max_width="100%"))
         self.status.add_class("cnnlens-status")

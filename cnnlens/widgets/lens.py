@@ -128,7 +128,9 @@ class Lens(LensLinks, W.VBox):
         self._job = DetailJob(self._inspector, self.detail, self.grid)
         self._featvis = FeatvisJob(self._inspector, self.detail, self.grid)
         self.picker = ImagePicker(grid=self.grid)
-        self.upload = W.FileUpload(accept="image/*", multiple=False, description="Add image")
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="Add image",
+                                   tooltip="add an image of your own: it joins the image set, "
+                                           "is selected and shown in every view")
         self.upload.add_class("cnnlens-needs-kernel")  # hidden in exported pages (no kernel)
         self.histogram = weight_histogram()
         self._pages, self._quiet, self._weights_cache = 1, False, {}

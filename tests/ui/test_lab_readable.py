@@ -209,3 +209,31 @@ def test_linear_unit_shows_value_and_distribution_not_a_map(lab_laptop):
     dist = detail.locator(".cnnlens-dist")
     assert dist.is_visible() and dist.get_attribute("data-count") == str(nb.eval("len(cmp.lens_a.images)"))
     assert dist.get_attribute("data-marker") is not None
+
+
+def test_upload_is_selected_in_view_and_controls_say_what_they_do(lab_laptop, tmp_path):
+    from PIL import Image
+
+    nb, page = lab_laptop, lab_laptop.page
+    # tooltips that say what a control does, not only its name
+    assert "every layer pair" in page.locator(".cnnlens-compare .widget-button").first.get_attribute("title")
+    a = pane(page, "a")
+    grid = a.locator(".cnnlens-grid")
+    assert all(s.get_attribute("title") for s in grid.locator(".cnnlens-toolbar select").all())
+    # an uploaded image joins the set, is selected, and is scrolled into the picker's view
+    n = nb.eval("len(cmp.lens_a.images)")
+    png = tmp_path / "mine.png"
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(png)
+    strip = a.locator(".cnnlens-images .cnnlens-thumbs")
+    scroll_to(page, a.locator(".cnnlens-images"), offset=10)
+    before = scroll_top(page)
+    with page.expect_file_chooser() as chooser:
+        a.locator(".widget-upload").click()
+    chooser.value.set_files(str(png))
+    grid.and_(page.locator(f"[data-image='{n}'][data-rendered='1']")).wait_for(timeout=30_000)
+    thumb = strip.locator(f".cnnlens-thumb[data-index='{n}']")
+    assert thumb.get_attribute("aria-selected") == "true"
+    page.wait_for_function("""([t, s]) => { const a = t.getBoundingClientRect(), b = s.getBoundingClientRect();
+        return a.top >= b.top - 1 && a.bottom <= b.bottom + 1; }""",
+                           arg=[thumb.element_handle(), strip.element_handle()], timeout=2000)
+    assert_still(page, before, "an upload")
