@@ -52,7 +52,8 @@ function translateY(el) {
 export function paintValues(cells, la, lb, fillOf = (c) => getComputedStyle(c).fill) {
   const g = cells[0]?.parentNode?.parentNode;
   if (!g) return 0;
-  let layer = g.querySelector(":scope > g.cnnlens-cell-values");
+  // plain child walks, no selectors: cheap, and the same in every DOM
+  let layer = Array.from(g.children).find((c) => c.getAttribute("class") === "cnnlens-cell-values");
   const show = la <= VALUES_UP_TO && lb <= VALUES_UP_TO;
   if (!show) { if (layer) { layer.remove(); return 1; } return 0; }
   let writes = 0;
@@ -64,12 +65,13 @@ export function paintValues(cells, la, lb, fillOf = (c) => getComputedStyle(c).f
     writes++;
   }
   const seen = new Set();
+  const byKey = new Map(Array.from(layer.children, (t) => [t.getAttribute("data-cell"), t]));
   for (const cell of cells) {
     const d = cell.__data__;
     if (!d) continue;
     const key = `${d.rowNum},${d.columnNum}`;
     seen.add(key);
-    let t = layer.querySelector(`text[data-cell="${key}"]`);
+    let t = byKey.get(key);
     if (!t) {
       t = g.ownerDocument.createElementNS(SVG, "text");
       t.setAttribute("data-cell", key);
