@@ -27,8 +27,8 @@ const CSS = `
   border: 1px solid var(--jp-border-color1, #bdbdbd); }
 .cnnlens-canonical-cap { font-size: 11px; white-space: nowrap; }
 .cnnlens-canonical-cap small { color: var(--jp-ui-font-color2, #555); }
-.cnnlens-canonical-side { font-size: 11px; color: var(--jp-ui-font-color2, #555); writing-mode: vertical-rl;
-  transform: rotate(180deg); max-height: 72px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.cnnlens-canonical-side { font-size: 11px; color: var(--jp-ui-font-color2, #555); max-width: 70px;
+  overflow-wrap: anywhere; text-align: right; }
 .cnnlens-canonical-top { display: flex; gap: 4px; align-items: center; flex-wrap: wrap; margin: 2px 0; }
 .cnnlens-canonical-top canvas { width: 36px; height: 36px; border: 1px solid var(--jp-border-color1, #bdbdbd); }
 .cnnlens-canonical-top figure { margin: 0; text-align: center; font-size: 10px; }
@@ -92,7 +92,7 @@ async function render({ model, el }) {
 
   const refs = {};
   for (const n of ["heatmap", "grid_a", "grid_b", "dots", "curve"]) refs[n] = await refModel(model, n).catch(() => null);
-  const live = hasKernel(model) && !!model.comm;
+  const live = hasKernel(model);
   const offline = () => !live && Object.keys(model.get("frames") || {}).length > 0;
   el.classList.toggle("cnnlens-static", !live);
   const table = lut("rdbu");
@@ -110,7 +110,8 @@ async function render({ model, el }) {
   function drawMaps(pd, id, d) {
     const cols = [];
     grid.style.gridTemplateColumns = `auto repeat(${pd.k}, auto)`;
-    const side = (name, layer) => h("span", { className: "cnnlens-canonical-side", text: `${name} ${layer}`, title: `${name} ${layer}` });
+    const side = (name, layer) => h("span", { className: "cnnlens-canonical-side", title: `${name} ${layer}` },
+      [h("b", { text: name }), h("br"), layer]);
     const rowA = [side(pd.names[0], pd.layerA)], rowB = [side(pd.names[1], pd.layerB)];
     const heads = [h("span")];
     const over = !!model.get("overlay");
@@ -164,7 +165,8 @@ async function render({ model, el }) {
       : st === "empty" ? "click a heatmap cell to see where its two layers agree" : "";
     note.textContent = model.get("note") || "";
     note.hidden = !model.get("note");
-    cost.textContent = model.get("cost") || "";
+    const leftOut = offline() ? model.get("frames_left_out") : "";
+    cost.textContent = (model.get("cost") || "") + (leftOut ? ` · this page: ${leftOut}` : "");
     toggle.checked = !!model.get("overlay");
     const [pRaw, iRaw, missing] = payloads();
     showError(error, missing || (offline() ? "" : model.get("error")));
@@ -226,7 +228,7 @@ async function render({ model, el }) {
     }
     const follow = () => {
       const c = refs.curve;
-      if (refs.dots && c) refs.dots.set({ x: c.get("x"), y: c.get("y"), visible: c.get("visible") });
+      if (refs.dots && c) for (const k of ["x", "y", "visible"]) refs.dots.set(k, c.get(k));
     };
     if (refs.curve) { L.model(refs.curve, "change:y", follow); L.model(refs.curve, "change:visible", follow); }
   }

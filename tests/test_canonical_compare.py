@@ -146,3 +146,30 @@ def test_view_defaults_and_state():
     assert v.get_state()["status"] == "empty" and v.overlay is True
     v.set_state({"overlay": False, "direction": 1})
     assert v.overlay is False and v.direction == 1
+
+
+def test_export_frames_hold_the_exported_pairs_and_images_and_say_what_was_left_out(cmp):
+    from cnnlens.export.maps import maps_for_page
+
+    cmp.pair = (1, 1)
+    assert cmp._maps_job.wait(60)
+    layers = cmp.heatmap.layers_a
+    frames, text, left = maps_for_page(cmp, layers, layers, [0, 4], maps="cached")
+    assert list(frames) == ["1,1"] and set(frames["1,1"]["images"]) == {"0", "4"}
+    assert len(left) == 3 and "not computed" in text and "maps=True" in text
+    assert frames["1,1"]["images"]["4"]["image"] == 4
+    frames, text, left = maps_for_page(cmp, layers, layers, [0], maps=True, seconds=None)
+    assert sorted(frames) == ["0,0", "0,1", "1,0", "1,1"] and left == []
+    assert text == "canonical maps: 4 of 4 pairs x 1 images"
+    frames, _, left = maps_for_page(cmp, layers, layers, [0], max_bytes=0)  # page budget
+    assert len(frames) == 1 and all("page budget" in line for line in left)
+    assert maps_for_page(cmp, layers, layers, [0], maps=False) == ({}, "", [])
+
+
+def test_to_html_embeds_the_maps(cmp, tmp_path):
+    cmp.pair = (0, 1)
+    report = cmp.to_html(tmp_path / "page.html", images=[0, 2], featvis=False)
+    html = (tmp_path / "page.html").read_text()
+    assert "canonical maps: 4 of 4 pairs x 2 images" in html
+    assert report.left_out == []
+    assert cmp.maps.frames == {}  # the page's frames are not left on the live widget

@@ -28,6 +28,7 @@ from __future__ import annotations
 import warnings
 
 from .featvis import featvis_for_page
+from .maps import maps_for_page
 from .page import DEFAULT_MAX_BYTES, ExportBudgetError, ExportReport, budget_error, export_widgets
 
 __all__ = [
@@ -180,7 +181,7 @@ def _wait_complete(cmp, timeout):
 
 def export_compare(cmp, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX_BYTES,
                    title="cnnlens Compare", timeout=600, featvis="cached",
-                   featvis_seconds=60.0) -> ExportReport:
+                   featvis_seconds=60.0, maps=True, maps_seconds=60.0) -> ExportReport:
     """Write a Compare (heatmap, spectrum, both Lens panes) as an offline page (``cmp.to_html``).
 
     Parameters
@@ -199,6 +200,12 @@ def export_compare(cmp, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX
     featvis, featvis_seconds
         Feature visualisations in each pane's neuron detail, see :func:`export_lens`
         (``featvis_seconds`` per pane).
+    maps, maps_seconds
+        Canonical maps of the exported pairs on the exported images, shown when a cell
+        is clicked (see :mod:`cnnlens.export.maps`): True (default) computes pairs not
+        computed yet, one pass over the data each, for up to ``maps_seconds`` (None: no
+        limit) and within what ``max_bytes`` leaves; "cached" only those computed; False
+        none. The footer and ``report.left_out`` name the pairs left out.
     """
     _wait_complete(cmp, timeout)
     for lens in (cmp.lens_a, cmp.lens_b):
@@ -225,6 +232,13 @@ def export_compare(cmp, path, layers=None, images=None, *, max_bytes=DEFAULT_MAX
         used += raw_bytes(vis) * 4 // 3
         notes += [f"{side}: {text}"] if text else []
         left += [f"{side} {line}" for line in out]
+    budget = None if max_bytes is None else max(0, (max_bytes - used) * 3 // 4)
+    shown = list(dict.fromkeys(_image_indices(cmp.lens_a, images)
+                               + _image_indices(cmp.lens_b, images)))
+    cmaps, text, out = maps_for_page(cmp, shown_a, shown_b, shown, maps, maps_seconds, budget)
+    views[cmp.maps] = {"frames": cmaps, "frames_left_out": text if out else ""}
+    notes += [text] if text else []
+    left += out
     report = export_widgets([cmp], path, title=title, max_bytes=max_bytes, frames=frames,
                             traits=views, drop=[cmp.lens_a.histogram, cmp.lens_b.histogram],
                             note="; ".join(notes))

@@ -31,8 +31,9 @@ from .activation_grid import describe
 __all__ = ["COST", "K_MAX", "MapsJob", "cca_metric", "first_k"]
 
 K_MAX = 8  # directions computed per pair; asking for more recomputes
-COST = ("directions from one extra pass over the data for this pair (CCA with every "
-        "spatial position a datapoint); other images reuse them")
+COST = ("Directions from one extra pass over the data for this pair: CCA with every spatial "
+        "position a datapoint, so these rho differ from the spectrum's (the heatmap's "
+        "reduction: by default one datapoint per image); other images reuse the directions.")
 PROGRESS_S = 0.2
 
 
@@ -81,6 +82,7 @@ class MapsJob:
         self._cache: dict[tuple, tuple[CanonicalMaps, int]] = {}  # + k asked
         self._serial, self._request, self._thread = 0, None, None
         self.passes = 0  # passes over the data so far (tests and the curious)
+        self.batches = 0  # batches those passes streamed (one forward of each model each)
 
     # -- on the caller's thread ------------------------------------------------------
     def directions(self, layer_a: str, layer_b: str, metric: str, k: int = K_MAX,
@@ -102,14 +104,19 @@ class MapsJob:
              k: int = 4) -> CanonicalMaps:
         """:class:`CanonicalMaps` of ``image`` for the pair (the directions cached)."""
         cm = self.directions(layer_a, layer_b, metric, k)
-        return first_k(self._for_image(cm, image), k)
+        return first_k(self.for_image(cm, image), k)
 
     def image(self, index: int):
         """The image (C, H, W) the panes show at ``index``."""
         lens = self._lenses[0] if self._lenses[0] is not None else self._lenses[1]
         return lens.images[index]
 
-    def _for_image(self, cm: CanonicalMaps, image: int) -> CanonicalMaps:
+    def cached(self, layer_a: str, layer_b: str, metric: str) -> bool:
+        """Whether the pair's directions under ``metric`` are computed (no pass needed)."""
+        return (layer_a, layer_b, metric) in self._cache
+
+    def for_image(self, cm: CanonicalMaps, image: int) -> CanonicalMaps:
+        """``cm``'s directions with the maps of ``image`` (its activations from the panes)."""
         if cm.image == image:
             return cm
         lens_a, lens_b = self._lenses
@@ -123,6 +130,7 @@ class MapsJob:
         for batch in iter_batches(self._data, self._batch_size):
             if cancel is not None and cancel():
                 raise _Cancelled
+            self.batches += 1
             yield batch
             done += len(batch)
             if progress is not None:
@@ -183,9 +191,9 @@ class MapsJob:
                 try:
                     cm = self.directions(la, lb, metric, k, cancel=lambda s=serial: not self._newest(s),
                                          progress=progress)
-                    shown = first_k(self._for_image(cm, image), k)
+                    shown = first_k(self.for_image(cm, image), k)
                     state = {"pair_data": encode_canonical_pair(
-                                 shown, self._thumb_source(), pair=pair, labels=self._names),
+                                 shown, self.thumb_source(), pair=pair, labels=self._names),
                              "image_data": encode_canonical_image(shown, self.image(image)),
                              "status": "ready", "progress": 1.0, "error": ""}  # fmt: skip
                 except _Cancelled:
@@ -202,7 +210,8 @@ class MapsJob:
                     self._start()
                 self._idle.notify_all()
 
-    def _thumb_source(self):
+    def thumb_source(self):
+        """The images the top-image indices refer to (the panes' image set)."""
         lens = self._lenses[0] if self._lenses[0] is not None else self._lenses[1]
         return lens.images
 
