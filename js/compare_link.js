@@ -37,9 +37,9 @@ export function lastPair(selected) {
 }
 
 /** Tooltip text of one cell; mirror of cnnlens.widgets.heatmap.cell_text (keep in sync). */
-export function cellTitle(row, column, metric, value, reason, names = ["A", "B"]) {
+export function cellTitle(row, column, metric, value, reason, names = ["A", "B"], note = null) {
   const head = `${names[0]}: ${row}\n${names[1]}: ${column}\n`;
-  if (value != null && Number.isFinite(value)) return head + `${metric} = ${value.toFixed(3)}`;
+  if (value != null && Number.isFinite(value)) return head + `${metric} = ${value.toFixed(3)}` + (note ? `\n${note}` : "");
   if (reason) return head + `${metric} undefined: ${reason}`;
   return head + `${metric}: pending`;
 }
@@ -176,7 +176,8 @@ export function decorateCells(cells, info) {
     const { rowNum: i, columnNum: j } = d;
     const value = d.color == null ? NaN : Number(d.color);
     const reason = (info.reasons || {})[`${i},${j}`] || null;
-    const text = cellTitle(info.rows[i] ?? i, info.columns[j] ?? j, info.metric, value, reason, info.names);
+    const note = (info.notes || {})[`${i},${j}`] || null;  // error, chance, reference (trust_link.js)
+    const text = cellTitle(info.rows[i] ?? i, info.columns[j] ?? j, info.metric, value, reason, info.names, note);
     const old = cell.querySelector("title");
     if (old) { old.remove(); writes++; }
     if (cell.getAttribute("aria-label") !== text) { cell.setAttribute("aria-label", text); writes++; }
@@ -295,7 +296,7 @@ async function render({ model, el }) {
     const cs = cells();
     if (hm && cs.length) {
       decorateCells(cs, { rows: rows(), columns: cols(), metric: label(hm.get("metric") || metric()),
-        reasons: hm.get("reasons"), names: modelNames() });
+        reasons: hm.get("reasons"), names: modelNames(), notes: hm.get("notes") });
       drawHighlights(cs, hl.row, hl.column);
       paintValues(cs, rows().length, cols().length);
       const fig = heatmapEl();
@@ -393,6 +394,7 @@ async function render({ model, el }) {
   on(hm, "change:selected", onSelected);
   on(hm, "change:color", schedule);
   on(hm, "change:reasons", schedule);
+  on(hm, "change:notes", schedule);
   on(hm, "change:metric", schedule);
   on(ga, "change:layer", () => onGridLayer("row", ga));
   on(gb, "change:layer", () => onGridLayer("column", gb));

@@ -132,14 +132,20 @@ def gap_series(table, columns: list[str]) -> dict:
     dict of lists
         ``layers``, ``score_b``, ``score_c``, ``low_b``/``high_b`` and ``low_c``/``high_c``
         (score +- t(0.975, G - 1) x the cell's error; the score itself where it has none),
-        ``gap``, ``low``, ``high``, ``significant``, ``column``, ``method`` (str), ``tips``.
+        ``gap``, ``low``, ``high``, ``significant``, ``row`` and ``column`` (the heatmap cell
+        of each point), ``tips``; ``method`` (str)
+        and ``skipped`` (layers left out: a score undefined).
     """
     t = t975(JACKKNIFE_GROUPS - 1)
     res = table.result
     keys = ("layers", "score_b", "score_c", "low_b", "high_b", "low_c", "high_c", "gap", "low",
-            "high", "significant", "column", "tips")
+            "high", "significant", "row", "column", "tips")
     out = {k: [] for k in keys}
+    out["skipped"] = [r.layer for r in table.rows
+                      if not (_finite(r.score_b) and _finite(r.score_c))]
     for row in table.rows:
+        if row.layer in out["skipped"]:  # undefined scores: no point to draw
+            continue
         ses = []
         for side, match in (("b", row.match_b), ("c", row.match_c)):
             se = res.result(table.metric, row.layer, f"{side}.{match}").se
@@ -152,6 +158,7 @@ def gap_series(table, columns: list[str]) -> dict:
         for k in ("gap", "low", "high"):
             out[k].append(_num(getattr(row, k)))
         out["significant"].append(bool(row.significant))
+        out["row"].append(res.layers_a.index(row.layer))
         out["column"].append(columns.index(row.match_b) if row.match_b in columns else -1)
         out["tips"].append(
             f"{row.layer}: B {_pm(row.score_b, ses[0] or float('nan'))}"

@@ -17,6 +17,7 @@ import numpy as np
 from .activation_grid import describe
 from .compare_job import METRICS, MatrixJob
 from .compare_link import CompareLink
+from .compare_trust import TrustViews
 from .heatmap import SimilarityHeatmap
 from .lens import Lens
 from .canonical_view import CanonicalView, direction_dots
@@ -26,7 +27,7 @@ from .spectrum import Spectrum, spectrum_legend, spectrum_title
 __all__ = ["METRICS", "Compare"]
 
 OPTIONS = ("reduce", "batch_size", "device", "memory", "result", "autostart", "precompute",
-           "lens_options", "names")
+           "lens_options", "names", "reference")
 
 
 def model_names(model_a, model_b, names=None) -> tuple[str, str]:
@@ -97,6 +98,12 @@ class Compare(MatrixJob, W.VBox):
     names : (str, str), optional
         What to call the two models on the axes, panes and tooltips, e.g.
         ``("real", "synthetic")``. Default: their class names (with A and B when equal).
+        A third name is the reference's (default "reference").
+    reference : nn.Module, optional
+        A third model C to read A~B against (e.g. A's recipe with another seed): one pass
+        through the three models; the heatmap gets a difference mode (A~B minus A~C, when
+        B and C have the same layers), tooltips give both scores, and a per-layer gap
+        chart under the heatmap links to it (see :mod:`cnnlens.widgets.compare_trust`).
     """
 
     def __init__(self, model_a, model_b, data, metric="svcca", layers_a=None, layers_b=None,
@@ -110,8 +117,12 @@ class Compare(MatrixJob, W.VBox):
                             f"valid options: {', '.join(valid)}")
         self._check_metric(metric)
         self._models, self._data = (model_a, model_b), data
-        self._engine_opts = {k: options[k] for k in ("reduce", "batch_size", "device", "memory")
-                             if k in options}
+        self._engine_opts = {k: options[k] for k in ("reduce", "batch_size", "device", "memory",
+                                                     "reference") if k in options}
+        given = options.get("names")
+        ref_name = str(given[2]) if given is not None and len(given) == 3 else "reference"
+        if given is not None and len(given) == 3:
+            options["names"] = tuple(given)[:2]
         finished = options.get("result")
         if finished is not None:  # its layers, unless the caller chose the same ones
             layers_a = finished.layers_a if layers_a is None else layers_a
@@ -168,10 +179,16 @@ class Compare(MatrixJob, W.VBox):
                                 grid_a=self.lens_a.grid if self.lens_a else None,
                                 grid_b=self.lens_b.grid if self.lens_b else None,
                                 error="; ".join(e for e in errors if e))
+        # warnings, chance dimming, difference mode and the gap chart (compare_trust.py)
+        self.trust = TrustViews(self.heatmap, figure, self.picker, METRICS,
+                                (*self.names, ref_name), options.get("reference") is not None)
+        if self.trust.chart is not None:
+            figure = W.VBox([figure, self.trust.chart])
         super().__init__(children=[
             W.HBox([self.picker, self.progress, self.button, self.link],
                    layout=W.Layout(align_items="center", flex_flow="row wrap")),
             self.status,
+            self.trust.link,
             W.HBox([figure, W.VBox([self.spectrum, spectrum_legend()]), self.maps],
                    layout=W.Layout(flex_flow="row wrap")),
             W.HBox([pane_a, pane_b], layout=W.Layout(flex_flow="row wrap", gap="0 16px")),
@@ -181,6 +198,8 @@ class Compare(MatrixJob, W.VBox):
         # Python-side links (computation); the JS-side ones live in compare_link.js.
         self.heatmap.observe(self._on_selected, names=["selected"])
         self.picker.observe(self._on_metric, names=["value"])
+        self.picker.observe(lambda c: self._trust(self.trust.switch, c["new"]), names=["value"])
+        self.link.observe(self._on_status, names=["status"])
         self.spectrum.curve.observe(self._on_curve, names=["x", "y", "visible"])
         self.picker.observe(lambda _: self._show_maps(), names=["value"])
         for lens in (self.lens_a, self.lens_b):
@@ -191,6 +210,20 @@ class Compare(MatrixJob, W.VBox):
             self.show_result(finished)
         elif options.get("autostart", True):
             self.run()
+
+    def _on_status(self, change):
+        """The pass ended: fill the trust views; a new one started: clear them."""
+        if change["new"] == "done" and self._result is not None:
+            self._trust(self.trust.show, self._result, self.metric,
+                        None if self._precompute == "auto" else bool(self._precompute))
+        elif change["new"] == "running" and not self._complete:
+            self._trust(self.trust.clear)
+
+    def _trust(self, fn, *args):
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - shown in place, the heatmap stays usable
+            self.link.error = f"errors and chance levels: {describe(exc)}"
 
     # -- construction helpers ----------------------------------------------------------
     @staticmethod

@@ -72,14 +72,15 @@ def pairs_to_json(value, obj=None):
 
 
 def cell_text(row: str, column: str, metric: str, value: float, reason: str | None,
-              names=("A", "B")) -> str:
+              names=("A", "B"), note: str | None = None) -> str:
     """Tooltip of one cell; mirrored by ``cellTitle`` in ``js/compare_link.js`` (keep in sync).
 
-    ``metric`` is the name shown (``SimilarityHeatmap.metric_name``), ``names`` the models'.
+    ``metric`` is the name shown (``SimilarityHeatmap.metric_name``), ``names`` the models';
+    ``note``: more lines under a defined value (its error, chance level, the reference's).
     """
     head = f"{names[0]}: {row}\n{names[1]}: {column}\n"
     if value is not None and math.isfinite(value):
-        return head + f"{metric} = {value:.3f}"
+        return head + f"{metric} = {value:.3f}" + (f"\n{note}" if note else "")
     if reason:
         return head + f"{metric} undefined: {reason}"
     return head + f"{metric}: pending"
@@ -125,6 +126,10 @@ class SimilarityHeatmap(GridHeatMap):
 
     reasons = Dict().tag(sync=True)
     """dict "i,j" -> str: why an undefined (NaN) cell has no value. Default {}."""
+
+    notes = Dict().tag(sync=True)
+    """dict "i,j" -> str: lines the tooltip adds under a defined cell's value (its error,
+    chance level, the reference's score; see ``compare_trust.py``). Default {}."""
 
     metric = Unicode("svcca").tag(sync=True)
     """str: key of the metric the matrix shows. Default "svcca"."""
@@ -213,7 +218,7 @@ class SimilarityHeatmap(GridHeatMap):
         """The tooltip the browser shows for cell (i, j) (same text as the JS)."""
         value = float(self.color[i, j])
         return cell_text(self.layers_a[i], self.layers_b[j], self.metric_name, value,
-                         self.reason(i, j), self.names)
+                         self.reason(i, j), self.names, self.notes.get(f"{i},{j}"))
 
     def figure(self, **kwargs) -> Figure:
         """A bqplot Figure with layer axes and a labelled 0..1 colour bar (class ``cnnlens-heatmap``).

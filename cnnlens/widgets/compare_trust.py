@@ -1,0 +1,149 @@
+"""The trust views of ``cl.Compare``: warnings, chance dimming, the difference mode, the gap chart.
+
+Composition, not a mixin: :class:`TrustViews` gets the heatmap, its figure and the
+picker in its constructor, owns the :class:`~.trust_link.TrustLink` and (with a
+reference model) the :class:`~.gap_chart.GapChart`, and fills them from a finished
+result with :mod:`cnnlens.similarity.readout` (the views compute nothing). ``compare.py``
+calls :meth:`show` when the pass ends and :meth:`switch` when the metric changes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..similarity.readout import below_chance, cell_notes, difference_or_reason, gap_series
+from .activation_grid import describe
+from .compare_link import pack_matrices
+from .gap_chart import GapChart
+from .trust_link import TrustLink
+
+__all__ = ["TrustViews"]
+
+#: below this many cells every metric's notes, dimming and gap series are precomputed at
+#: the end of the pass (the exported page switches metric without a kernel); above, the
+#: current metric's only, the others on a switch
+ALL_METRICS_UP_TO = 400
+
+
+def _pack(cells: dict) -> dict:
+    return {f"{i},{j}": str(v) for (i, j), v in cells.items()}
+
+
+class TrustViews:
+    """Warnings, dimming, difference mode and gap chart of one Compare.
+
+    Parameters
+    ----------
+    heatmap, heatmap_figure, picker
+        The Compare's heatmap, its figure and the metric Dropdown.
+    labels : dict
+        Metric key -> name people read, in the picker's order.
+    names : (str, str, str)
+        Names of A, B and the reference.
+    reference : bool
+        Whether a reference model is compared (then the gap chart exists).
+    """
+
+    def __init__(self, heatmap, heatmap_figure, picker, labels: dict, names, reference: bool):
+        self.heatmap, self.labels = heatmap, dict(labels)
+        self.names = tuple(names)
+        self.chart = GapChart(self.names) if reference else None
+        self.link = TrustLink(heatmap=heatmap, heatmap_figure=heatmap_figure, picker=picker,
+                              chart=self.chart, metrics=list(labels), labels=self.labels,
+                              names=list(self.names),
+                              difference_reason="" if reference else
+                              "no reference model: pass reference=... to Compare")
+        self._result = None
+
+    @property
+    def mode(self) -> str:
+        return self.link.mode
+
+    def clear(self) -> None:
+        """Forget the last result (a new pass starts)."""
+        self._result = None
+        with self.link.hold_sync():
+            self.link.per_metric, self.link.warnings = {}, []
+            self.link.scores = self.link.differences = b""
+            self.link.matrix_metrics, self.link.shape = [], []
+        self.heatmap.notes = {}
+        if self.chart is not None:
+            self.chart.show(None)
+
+    def show(self, result, metric: str, all_metrics: bool | None = None) -> None:
+        """Fill every view from a finished ``result`` (every metric when the matrix is small)."""
+        self._result = result
+        cells = len(result.layers_a) * len(result.layers_b)
+        if all_metrics is None:
+            all_metrics = cells <= ALL_METRICS_UP_TO
+        metrics = list(self.labels) if all_metrics else [metric]
+        per, warnings = {}, list(getattr(result, "warnings", []))
+        for m in metrics:
+            try:
+                per[m] = self._one(result, m)
+            except Exception as exc:  # noqa: BLE001 - one metric's trouble must not hide the rest
+                warnings.append(f"{self.labels.get(m, m)}: no error, chance or gap here "
+                                f"({describe(exc)})")
+        scores, diffs, reason = {}, {}, ""
+        if getattr(result, "reference", None) is not None:
+            for m in per:
+                diff, reason = difference_or_reason(result, m)
+                if diff is not None:
+                    scores[m], diffs[m] = result.matrix(m), diff
+        s_buf, order = pack_matrices(scores)
+        d_buf, _ = pack_matrices(diffs)
+        with self.link.hold_sync():
+            self.link.shape = [len(result.layers_a), len(result.layers_b)]
+            self.link.scores, self.link.differences, self.link.matrix_metrics = s_buf, d_buf, order
+            if self.chart is not None:
+                self.link.difference_reason = reason
+            self.link.warnings = warnings
+            self.link.per_metric = per
+        self._current(metric)
+
+    def switch(self, metric: str) -> None:
+        """The picker moved: show that metric's notes and gap (computed now if missing)."""
+        if self._result is None:
+            return
+        if metric not in self.link.per_metric:
+            self.show(self._result, metric, all_metrics=False) if not self.link.per_metric else \
+                self._add(metric)
+            return
+        self._current(metric)
+
+    def _add(self, metric):
+        per = dict(self.link.per_metric)
+        per[metric] = self._one(self._result, metric)
+        res = self._result
+        if getattr(res, "reference", None) is not None:
+            diff, _ = difference_or_reason(res, metric)
+            if diff is not None:
+                order = [*self.link.matrix_metrics, metric]
+                scores = {m: s for m, s in zip(self.link.matrix_metrics,
+                                               self._unpack(self.link.scores), strict=True)}
+                diffs = {m: s for m, s in zip(self.link.matrix_metrics,
+                                              self._unpack(self.link.differences), strict=True)}
+                scores[metric], diffs[metric] = res.matrix(metric), diff
+                with self.link.hold_sync():
+                    self.link.scores, order = pack_matrices({m: scores[m] for m in order})
+                    self.link.differences, _ = pack_matrices({m: diffs[m] for m in order})
+                    self.link.matrix_metrics = order
+        self.link.per_metric = per
+        self._current(metric)
+
+    def _unpack(self, buf):
+        la, lb = self.link.shape
+        return np.frombuffer(buf, dtype=np.float32).reshape(-1, la, lb)
+
+    def _one(self, result, metric) -> dict:
+        below = below_chance(result, metric)
+        out = {"notes": _pack(cell_notes(result, metric, below, names=self.names[1:])),
+               "faint": _pack(below), "gap": None}
+        if self.chart is not None:
+            out["gap"] = gap_series(result.gap_table(metric), list(result.layers_b))
+        return out
+
+    def _current(self, metric):
+        data = self.link.per_metric.get(metric) or {}
+        self.heatmap.notes = data.get("notes", {})
+        if self.chart is not None:
+            self.chart.show(data.get("gap"), self.labels.get(metric, metric))

@@ -1,0 +1,55 @@
+// Unit tests of js/lib/trust.js: the gap chart <-> heatmap cell mapping, the difference
+// mode's colour range, chance dimming (idempotent) and the titles mirrored from Python.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import "./helpers.js";
+import { diffRange, differenceTitle, dimCells, firstIndex, gapTitle, pairOfPoint, pointOfPair, slab } from "../lib/trust.js";
+
+const series = { row: [0, 1, 3], column: [0, 2, -1] };
+
+test("a point selects its row's matched cell and back", () => {
+  assert.deepEqual(pairOfPoint(series, 1), [1, 2]);
+  assert.equal(pairOfPoint(series, 2), null);   // no matching column of B
+  assert.equal(pairOfPoint(series, 7), null);
+  assert.equal(pointOfPair(series, [1, 2]), 1);
+  assert.equal(pointOfPair(series, [1, 1]), -1);  // another cell of the row: no point
+  assert.equal(pointOfPair(null, [0, 0]), -1);
+});
+
+test("scatter selections of every shape give their first index", () => {
+  assert.equal(firstIndex([2]), 2);
+  assert.equal(firstIndex(Int32Array.of(4, 5)), 4);
+  assert.equal(firstIndex(null), null);
+  assert.equal(firstIndex([]), null);
+});
+
+test("slabs of stacked matrices, and a symmetric range for differences", () => {
+  const stack = Float32Array.from([1, 2, 3, 4, -0.05, 0.13, 0, NaN]);
+  const rows = slab(stack, ["svcca", "linear_cka"], [2, 2], "linear_cka");
+  assert.deepEqual(rows.map((r) => Array.from(r)), [[Math.fround(-0.05), Math.fround(0.13)], [0, NaN]]);
+  assert.equal(slab(stack, ["svcca"], [2, 2], "pwcca"), null);
+  assert.equal(diffRange(rows), 0.13);
+  assert.equal(diffRange([[0.001]]), 0.02);
+  assert.equal(diffRange([[-0.43]]), 0.5);
+});
+
+test("titles mirror gap_chart.gap_title", () => {
+  assert.equal(gapTitle(["real", "synthetic", "real_seed1"], "linear CKA"),
+    "linear CKA to real by depth: synthetic vs real_seed1");
+  assert.equal(differenceTitle(["a", "b", "c"], "SVCCA"), "SVCCA: b − c");
+});
+
+test("cells not above chance are dimmed once, and undimmed", () => {
+  const cells = [0, 1].map((j) => {
+    const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    r.__data__ = { rowNum: 0, columnNum: j };
+    return r;
+  });
+  assert.ok(dimCells(cells, { "0,1": "not above chance" }) > 0);
+  assert.equal(cells[1].getAttribute("data-chance"), "below");
+  assert.equal(cells[0].hasAttribute("data-chance"), false);
+  assert.equal(dimCells(cells, { "0,1": "x" }), 0);   // idempotent
+  dimCells(cells, {});
+  assert.equal(cells[1].hasAttribute("data-chance"), false);
+  assert.equal(cells[1].style.opacity, "");
+});

@@ -1,0 +1,239 @@
+// Twin of cnnlens/widgets/trust_link.py: how far the Compare heatmap's cells can be trusted.
+// Warnings above the heatmap, cells not above chance dimmed (reason in their tooltip), the
+// difference mode (A~B minus A~C, a diverging colour scale) and the gap chart linked to the
+// heatmap: a point click selects that layer's cell, so compare_link.js moves both panes.
+// Everything comes from precomputed traits and other widgets' models: it works the same in
+// an exported page without a kernel.
+import { lastPair, modelId } from "./compare_link.js";
+import { floats } from "./lib/decode.js";
+import { ensureStyle } from "./lib/style.js";
+import { diffRange, differenceTitle, dimCells, firstIndex, gapTitle, pairOfPoint, pointOfPair, slab } from "./lib/trust.js";
+
+const CSS = `
+.cnnlens-trust { margin: 2px 0; }
+.cnnlens-trust-bar { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; }
+.cnnlens-trust-bar button[aria-pressed="true"] { background: var(--jp-brand-color3, #e3eefa);
+  border-color: var(--jp-brand-color1, #1976d2); }
+.cnnlens-warnings { margin: 2px 0; padding: 3px 6px 3px 22px; color: var(--jp-ui-font-color1, #222);
+  background: color-mix(in srgb, var(--jp-warn-color1, #f9a825) 14%, transparent);
+  border-left: 3px solid var(--jp-warn-color1, #f9a825); max-width: 880px; }
+.cnnlens-warnings[hidden] { display: none; }
+`;
+
+function ensureTrustStyle(doc = document) {
+  if (doc.getElementById("cnnlens-trust-style")) return;
+  const s = doc.createElement("style");
+  s.id = "cnnlens-trust-style";
+  s.textContent = CSS;
+  doc.head.appendChild(s);
+}
+
+async function resolve(model, name) {
+  const ref = model.get(name);
+  if (ref && typeof ref === "object" && typeof ref.get === "function") return ref;
+  const id = modelId(ref);
+  if (!id || !model.widget_manager) return null;
+  try { return await model.widget_manager.get_model(id); } catch { return null; }
+}
+
+function save(m) {
+  // Without a kernel (exported page) there is no comm: syncing would throw.
+  if (m && m.comm_live !== false && m.comm) m.save_changes();
+}
+
+function setIfChanged(node, attr, value) {
+  if (value == null) { if (node.hasAttribute(attr)) node.removeAttribute(attr); return; }
+  if (node.getAttribute(attr) !== String(value)) node.setAttribute(attr, String(value));
+}
+
+async function render({ model, el }) {
+  ensureStyle();
+  ensureTrustStyle(el.ownerDocument);
+  el.classList.add("cnnlens-view", "cnnlens-trust");
+  const bar = document.createElement("div");
+  bar.className = "cnnlens-trust-bar";
+  const modeButtons = [["scores", "scores"], ["difference", "difference to reference"]].map(([mode, text]) => {
+    const b = document.createElement("button");
+    b.type = "button"; b.dataset.mode = mode; b.textContent = text;
+    bar.append(b);
+    return b;
+  });
+  const why = document.createElement("span");
+  why.className = "cnnlens-note";
+  bar.append(why);
+  const warn = document.createElement("ul");
+  warn.className = "cnnlens-warnings";
+  warn.setAttribute("role", "note");
+  el.append(bar, warn);
+
+  const [hm, hmFig, picker, chart] = await Promise.all(
+    ["heatmap", "heatmap_figure", "picker", "chart"].map((n) => resolve(model, n)));
+  const live = () => !!(hm && hm.comm && hm.comm_live !== false);
+  const names = () => model.get("names") || ["A", "B", "reference"];
+  const label = (m) => (model.get("labels") || {})[m] || m;
+  const metric = () => {
+    const keys = model.get("metrics") || [];
+    const idx = picker?.get("index");
+    return idx != null && keys[idx] ? keys[idx] : keys[0];
+  };
+  const data = () => (model.get("per_metric") || {})[metric()] || null;
+  const memo = new Map();
+  const f32 = (name) => {
+    const v = model.get(name);
+    if (memo.get(name)?.v !== v) memo.set(name, { v, a: floats(v || null) });
+    return memo.get(name).a;
+  };
+  // GapChart's marks, in its order: band_b, band_c, line_b, line_c, points_b, points_c
+  let marks = [];
+  if (chart) marks = await Promise.all((chart.get("marks") || []).map(async (m) =>
+    (typeof m === "string" ? model.widget_manager.get_model(modelId(m)) : m)));
+  const points = marks.slice(4, 6).filter(Boolean);
+  const root = () => el.closest(".cnnlens-compare");
+  const cells = () => Array.from(root()?.querySelectorAll(".cnnlens-heatmap rect.heatmapcell") || []);
+  const scale = () => hm?.get("scales")?.color || null;
+  let shown = "scores";   // the mode the heatmap shows now
+  let saved = null;       // the colour scale's settings before the difference mode
+  let applying = false;   // our own changes must not trigger a re-apply
+
+  function paintMode() {
+    if (!hm) return;
+    const m = metric(), shape = model.get("shape");
+    const want = model.get("mode") === "difference" && !model.get("difference_reason") ? "difference" : "scores";
+    if (want === "scores" && shown === "scores") return;
+    const rows = slab(f32(want === "difference" ? "differences" : "scores"), model.get("matrix_metrics"), shape, m);
+    if (!rows) return;
+    applying = true;
+    try {
+      const sc = scale();
+      if (want === "difference") {
+        if (!saved && sc) saved = { min: sc.get("min"), max: sc.get("max"), scheme: sc.get("scheme") };
+        const r = diffRange(rows);
+        hm.set("color", rows);
+        sc?.set({ min: -r, max: r, scheme: "RdBu" });
+      } else {
+        hm.set("color", rows);
+        if (saved && sc) sc.set(saved);
+        saved = null;
+      }
+      shown = want;
+      const title = want === "difference" ? differenceTitle(names(), label(m)) : label(m);
+      if (hmFig && hmFig.get("title") !== title) hmFig.set("title", title);
+      const colorBar = hmFig?.get("axes")?.[2];
+      if (colorBar?.set && colorBar.get("label") !== title) colorBar.set("label", title);
+    } finally { applying = false; }
+  }
+
+  function drawChart() {
+    // the kernel draws the chart itself; without one, switch it to this metric's series
+    const s = data()?.gap;
+    if (live() || !s || marks.length < 6) return;
+    const arr = (k) => Float64Array.from(s[k], (v) => (v == null ? NaN : v));
+    marks[0].set("y", [arr("low_b"), arr("high_b")]);
+    marks[1].set("y", [arr("low_c"), arr("high_c")]);
+    for (const [mk, side] of [[marks[2], "b"], [marks[3], "c"], [marks[4], "b"], [marks[5], "c"]]) mk.set("y", arr(`score_${side}`));
+    marks[4].set("opacities", s.significant.map((v) => (v ? 1 : 0.4)));
+    chart.set("title", gapTitle(names(), label(metric())));
+  }
+
+  function decorate() {
+    const d = data();
+    dimCells(cells(), d?.faint || {});
+    const fig = root()?.querySelector(".cnnlens-gap-chart");
+    if (fig) setIfChanged(fig, "data-points", d?.gap ? d.gap.layers.length : 0);
+    setIfChanged(el, "data-faint", Object.keys(d?.faint || {}).length);
+  }
+  let queued = false;
+  const schedule = () => { if (!queued) { queued = true; queueMicrotask(() => { queued = false; decorate(); }); } };
+
+  function show() {
+    const m = metric();
+    const d = data();
+    setIfChanged(el, "data-metric", m);
+    setIfChanged(el, "data-mode", model.get("mode"));
+    setIfChanged(el, "data-ready", d ? "1" : "0");
+    const reason = model.get("difference_reason");
+    bar.hidden = !chart;  // no reference: nothing to switch
+    for (const b of modeButtons) {
+      const on = model.get("mode") === b.dataset.mode;
+      b.setAttribute("aria-pressed", String(on));
+      b.disabled = b.dataset.mode === "difference" && !!reason;
+      b.title = b.dataset.mode === "difference"
+        ? (reason || `the heatmap shows ${names()[1]} minus ${names()[2]}: red where ${names()[1]} is less similar to ${names()[0]}`)
+        : `the heatmap shows ${label(m)} of ${names()[0]} and ${names()[1]}`;
+    }
+    why.textContent = reason && chart ? reason : "";
+    const list = model.get("warnings") || [];
+    warn.replaceChildren(...list.map((w) => { const li = document.createElement("li"); li.textContent = w; return li; }));
+    warn.hidden = list.length === 0;
+    if (!live() && hm && d) hm.set("notes", d.notes || {});  // the kernel sets them itself
+    drawChart();
+    paintMode();
+    schedule();
+  }
+
+  function onColor() {
+    if (applying) return;
+    shown = "scores";  // the kernel (or compare_link's metric switch) painted scores again
+    queueMicrotask(() => { try { paintMode(); } catch (err) { console.error("cnnlens trust_link:", err); } });
+  }
+
+  function onPoint(k) {
+    const pair = pairOfPoint(data()?.gap, k);
+    if (!pair || !hm) return;
+    const now = lastPair(hm.get("selected"));
+    if (!now || now[0] !== pair[0] || now[1] !== pair[1]) { hm.set("selected", [pair]); save(hm); }
+  }
+
+  function onSelected() {
+    const k = pointOfPair(data()?.gap, lastPair(hm.get("selected")));
+    const fig = root()?.querySelector(".cnnlens-gap-chart");
+    if (fig) setIfChanged(fig, "data-selected", k >= 0 ? k : null);
+    for (const p of points) {
+      if (firstIndex(p.get("selected")) !== (k >= 0 ? k : null)) { p.set("selected", k >= 0 ? [k] : null); save(p); }
+    }
+  }
+
+  const subs = [];
+  const on = (m, ev, fn) => { if (m) { m.on(ev, fn); subs.push([m, ev, fn]); } };
+  for (const b of modeButtons) {
+    b.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      model.set("mode", b.dataset.mode);
+      if (live()) model.save_changes();
+      show();
+    });
+  }
+  for (const k of ["per_metric", "warnings", "mode", "difference_reason", "scores", "differences"]) {
+    on(model, `change:${k}`, () => { if (k === "differences" || k === "scores") shown = shown === "difference" ? "stale" : shown; show(); });
+  }
+  on(picker, "change:index", () => queueMicrotask(show));  // after compare_link's own switch
+  on(hm, "change:color", onColor);
+  on(hm, "change:selected", onSelected);
+  on(hmFig, "change:title", () => { if (!applying && shown === "difference") { shown = "stale"; queueMicrotask(paintMode); } });
+  for (const p of points) on(p, "change:selected", () => onPoint(firstIndex(p.get("selected"))));
+
+  const observer = new MutationObserver(schedule);
+  let watched = null, tries = 0;
+  const attach = () => {
+    const r = root();
+    if (r && r !== watched) {
+      observer.disconnect();
+      observer.observe(r, { childList: true, subtree: true });
+      watched = r;
+      schedule();
+    }
+    return !!r && cells().length > 0;
+  };
+  const poll = setInterval(() => { if (attach() || ++tries > 600) clearInterval(poll); }, 100);
+  attach();
+  show();
+  if (hm) onSelected();
+
+  return () => {
+    clearInterval(poll);
+    observer.disconnect();
+    for (const [m, ev, fn] of subs) m.off(ev, fn);
+  };
+}
+
+export default { render };
