@@ -27,7 +27,7 @@ const CSS = `
   border: 1px solid var(--jp-border-color1, #bdbdbd); }
 .cnnlens-canonical-cap { font-size: 11px; white-space: nowrap; }
 .cnnlens-canonical-cap small { color: var(--jp-ui-font-color2, #555); }
-.cnnlens-canonical-side { font-size: 11px; color: var(--jp-ui-font-color2, #555); max-width: 70px;
+.cnnlens-canonical-side { font-size: 11px; color: var(--jp-ui-font-color2, #555); width: 64px;
   overflow-wrap: anywhere; text-align: right; }
 .cnnlens-canonical-top { display: flex; gap: 4px; align-items: center; flex-wrap: wrap; margin: 2px 0; }
 .cnnlens-canonical-top canvas { width: 36px; height: 36px; border: 1px solid var(--jp-border-color1, #bdbdbd); }
