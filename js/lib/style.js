@@ -114,6 +114,9 @@ const CSS = `
 .cnnlens-compact .cnnlens-lens-detail { flex: 0 1 230px !important; width: 230px !important; min-width: 0; }
 .cnnlens-compact .cnnlens-detail-stage { zoom: .65; }
 .cnnlens-compact .cnnlens-lens-main { flex-wrap: nowrap !important; }
+/* the top row (heatmap | spectrum | canonical maps) stays within the screen's upper half;
+   a taller view scrolls inside itself */
+.cnnlens-compare .cnnlens-canonical { max-height: 400px; overflow: auto; }
 .cnnlens-pane-head { display: flex; gap: 8px; align-items: baseline; flex-wrap: wrap; }
 .cnnlens-pane-toggle { font: inherit; font-size: 11px; color: var(--jp-ui-font-color1, #222);
   background: var(--jp-layout-color2, #eee); border: 1px solid var(--jp-border-color1, #bdbdbd);
