@@ -27,8 +27,8 @@ const CSS = `
   border: 1px solid var(--jp-border-color1, #bdbdbd); }
 .cnnlens-canonical-cap { font-size: 11px; white-space: nowrap; }
 .cnnlens-canonical-cap small { color: var(--jp-ui-font-color2, #555); }
-.cnnlens-canonical-side { font-size: 11px; color: var(--jp-ui-font-color2, #555); width: 64px;
-  overflow-wrap: anywhere; text-align: right; }
+.cnnlens-canonical-side { font-size: 11px; color: var(--jp-ui-font-color2, #555); width: 76px;
+  overflow-wrap: break-word; text-align: right; }
 .cnnlens-canonical-top { display: flex; gap: 4px; align-items: center; flex-wrap: wrap; margin: 2px 0; }
 .cnnlens-canonical-top canvas { width: 36px; height: 36px; border: 1px solid var(--jp-border-color1, #bdbdbd); }
 .cnnlens-canonical-top figure { margin: 0; text-align: center; font-size: 10px; }
@@ -209,6 +209,8 @@ async function render({ model, el }) {
     select(Number(b.dataset.direction));
   });
   L.dom(toggle, "change", () => { model.set("overlay", toggle.checked); save(model); schedule(); });
+  // a direction set from Python (cmp.maps.direction = 2) highlights its spectrum point too
+  L.model(model, "change:direction", () => select(Math.max(0, model.get("direction") || 0)));
   for (const k of ["pair_data", "image_data", "status", "progress", "error", "note", "cost", "direction", "overlay", "frames"]) {
     L.model(model, `change:${k}`, schedule);
   }

@@ -173,3 +173,34 @@ def test_to_html_embeds_the_maps(cmp, tmp_path):
     assert "canonical maps: 4 of 4 pairs x 2 images" in html
     assert report.left_out == []
     assert cmp.maps.frames == {}  # the page's frames are not left on the live widget
+
+
+def test_another_pair_cancels_a_running_pass_another_image_does_not(cmp, monkeypatch):
+    import threading
+    import time
+
+    from cnnlens.widgets import maps_job
+
+    job, started = cmp._maps_job, threading.Event()
+    real = maps_job.iter_batches
+
+    def slow(data, batch_size):  # a pass long enough to ask for something else meanwhile
+        for batch in real(data, 4):
+            started.set()
+            time.sleep(0.05)
+            yield batch
+
+    monkeypatch.setattr(maps_job, "iter_batches", slow)
+    la, lb = cmp.heatmap.layers_a, cmp.heatmap.layers_b
+    job.request((1, 1), la[1], lb[1], 0, "svcca")
+    assert started.wait(10)
+    job.request((1, 1), la[1], lb[1], 3, "svcca")   # same pair, another image: keep the pass
+    assert job.wait(60)
+    assert job.passes == 1 and cmp.maps.image_data["image"] == 3
+    started.clear()
+    job.request((0, 0), la[0], lb[0], 0, "svcca")
+    assert started.wait(10)
+    job.request((1, 0), la[1], lb[0], 0, "svcca")   # another pair: the running pass stops
+    assert job.wait(60)
+    assert job.passes == 2 and not job.cached(la[0], lb[0], "svcca")
+    assert cmp.maps.pair_data["pair"] == [1, 0] and cmp.maps.status == "ready"

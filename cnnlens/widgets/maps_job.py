@@ -166,9 +166,14 @@ class MapsJob:
                                         daemon=True)
         self._thread.start()
 
-    def _newest(self, serial) -> bool:
+    def _superseded(self, serial, directions) -> bool:
+        """A newer request wants other directions: this pass is of no use (another image of
+        the same pair still needs it, so that one keeps running)."""
         with self._lock:
-            return serial == self._serial
+            if serial == self._serial:
+                return False
+            newest = self._request[1] if self._request is not None else None
+            return newest is None or (newest[1], newest[2], newest[4]) != directions
 
     def _work(self):
         try:
@@ -189,7 +194,7 @@ class MapsJob:
                                 self._set(progress=done / total)
 
                 try:
-                    cm = self.directions(la, lb, metric, k, cancel=lambda s=serial: not self._newest(s),
+                    cm = self.directions(la, lb, metric, k, cancel=lambda s=serial, d=(la, lb, metric): self._superseded(s, d),
                                          progress=progress)
                     shown = first_k(self.for_image(cm, image), k)
                     state = {"pair_data": encode_canonical_pair(
