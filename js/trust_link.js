@@ -93,6 +93,7 @@ async function render({ model, el }) {
   const scale = () => hm?.get("scales")?.color || null;
   let shown = "scores";   // the mode the heatmap shows now
   let saved = null;       // the colour scale's settings before the difference mode
+  let savedBar = null;    // and the colour bar's ticks
   let applying = false;   // our own changes must not trigger a re-apply
 
   function paintMode() {
@@ -105,6 +106,19 @@ async function render({ model, el }) {
     applying = true;
     try {
       const sc = scale();
+      // the colour bar first: it redraws its ticks when the scale's domain changes below
+      const colorBar = hmFig?.get("axes")?.[2];
+      if (colorBar?.set) {
+        if (want === "difference") {
+          if (!savedBar) savedBar = { tick_values: colorBar.get("tick_values") };
+          const r = diffRange(rows);
+          colorBar.set({ tick_values: Float64Array.of(-r, -r / 2, 0, r / 2, r), label: "difference" });
+        } else {
+          if (savedBar) colorBar.set(savedBar);
+          savedBar = null;
+          if (colorBar.get("label") !== label(m)) colorBar.set("label", label(m));
+        }
+      }
       if (want === "difference") {
         if (!saved && sc) saved = { min: sc.get("min"), max: sc.get("max"), scheme: sc.get("scheme") };
         const r = diffRange(rows);
@@ -118,8 +132,7 @@ async function render({ model, el }) {
       shown = want;
       const title = want === "difference" ? differenceTitle(names(), label(m)) : label(m);
       if (hmFig && hmFig.get("title") !== title) hmFig.set("title", title);
-      const colorBar = hmFig?.get("axes")?.[2];
-      if (colorBar?.set && colorBar.get("label") !== title) colorBar.set("label", title);
+
     } finally { applying = false; }
   }
 

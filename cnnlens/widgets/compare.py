@@ -18,6 +18,7 @@ from .activation_grid import describe
 from .compare_job import METRICS, MatrixJob
 from .compare_link import CompareLink
 from .compare_trust import TrustViews
+from .gap_chart import gap_legend
 from .heatmap import SimilarityHeatmap
 from .lens import Lens
 from .canonical_view import CanonicalView, direction_dots
@@ -183,7 +184,7 @@ class Compare(MatrixJob, W.VBox):
         self.trust = TrustViews(self.heatmap, figure, self.picker, METRICS,
                                 (*self.names, ref_name), options.get("reference") is not None)
         if self.trust.chart is not None:
-            figure = W.VBox([figure, self.trust.chart])
+            figure = W.VBox([figure, self.trust.chart, gap_legend(self.trust.names)])
         super().__init__(children=[
             W.HBox([self.picker, self.progress, self.button, self.link],
                    layout=W.Layout(align_items="center", flex_flow="row wrap")),

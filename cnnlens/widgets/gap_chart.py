@@ -17,10 +17,13 @@ chart from precomputed series when no kernel is there. The data come from
 """
 from __future__ import annotations
 
+import html
+
+import ipywidgets as W
 import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines, OrdinalScale, Scatter
 
-__all__ = ["B_COLOR", "C_COLOR", "EMPTY_TITLE", "GapChart", "gap_title"]
+__all__ = ["B_COLOR", "C_COLOR", "EMPTY_TITLE", "GapChart", "gap_legend", "gap_title"]
 
 B_COLOR, C_COLOR = "#d62728", "#2ca02c"  # data colours: B red, the reference green
 EMPTY_TITLE = "similarity to A by depth: B vs reference (pass reference=... to Compare)"
@@ -29,6 +32,23 @@ EMPTY_TITLE = "similarity to A by depth: B vs reference (pass reference=... to C
 def gap_title(names, metric_label: str) -> str:
     """The chart's title; mirror of ``gapTitle`` in js/trust_link.js."""
     return f"{metric_label} to {names[0]} by depth: {names[1]} vs {names[2]}"
+
+
+def gap_legend(names) -> W.HTML:
+    """The chart's legend, under it (a bqplot legend sits on the data)."""
+    def swatch(color, dash):
+        dashes = ' stroke-dasharray="5,3"' if dash else ""
+        return (f'<svg width="26" height="10" aria-hidden="true"><line x1="1" y1="5" x2="25" '
+                f'y2="5" stroke="{color}" stroke-width="2.5"{dashes}/></svg>')
+    rows = [(swatch(B_COLOR, False), f"{names[1]} (B) against {names[0]}"),
+            (swatch(C_COLOR, True), f"{names[2]} (reference) against {names[0]}"),
+            ("", "bands: 95% interval of each score; a solid red point: the gap to the "
+                 "reference is significant (95%); click a point to select its heatmap cell")]
+    body = "".join(f'<div class="cnnlens-legend-row">{s} {html.escape(t)}</div>' for s, t in rows)
+    legend = W.HTML(f'<div class="cnnlens-view cnnlens-gap-legend">{body}</div>',
+                    layout=W.Layout(max_width="440px"))  # the chart's width: no row of its own
+    legend.add_class("cnnlens-gap-legend-box")
+    return legend
 
 
 def _arr(values) -> np.ndarray:
