@@ -98,10 +98,19 @@ def test_study_executes_and_has_one_row_per_layer(run_notebook, demo_cache):
     compared = layer_tree(net, demo.data().test.images[:2]).select(None)
     assert [r[0] for r in rows] == [layer.name for layer in compared]
     for row in rows:
-        assert len(row) == 1 + 9, row  # layer + 3 metrics x (2 pairs + gap)
+        assert len(row) == 1 + 10, row  # layer + 2 test sets x (score_b, score_c, gap, low, high)
         values = [float(v) for v in row[1:]]
         assert all(-1.0 <= v <= 1.0 for v in values), row
-    assert "most to least similar" in _stream_text(nb)
+        for gap in (2, 7):  # each gap lies in its interval (low, high follow it; 3 decimals)
+            assert values[gap + 1] - 1e-3 <= values[gap] <= values[gap + 2] + 1e-3, row
+    # the reading is computed from the tables: it names their layers, on both test sets
+    text = _stream_text(nb)
+    names = [r[0] for r in rows]
+    for images in ("real digits", "synthetic digits"):
+        (line,) = [x for x in text.splitlines() if x.startswith(f"On {images} (")]
+        assert "linear_cka" in line
+    assert "the domain gap opens at" in text or "no domain gap" in text
+    assert any(f"opens at {n} " in text for n in names) or "no domain gap" in text
 
 
 def test_teaching_executes(run_notebook, tmp_path):
