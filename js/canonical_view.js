@@ -23,11 +23,11 @@ const CSS = `
   padding: 2px; border: 2px solid transparent; border-radius: 3px; cursor: pointer;
   background: none; color: inherit; font: inherit; }
 .cnnlens-canonical-col[aria-pressed="true"] { border-color: #ff9900; }
-.cnnlens-canonical-col canvas { width: 72px; height: 72px; image-rendering: pixelated;
+.cnnlens-canonical-col canvas { width: 64px; height: 64px; image-rendering: pixelated;
   border: 1px solid var(--jp-border-color1, #bdbdbd); }
-.cnnlens-canonical-cap { font-size: 11px; white-space: nowrap; }
-.cnnlens-canonical-cap small { color: var(--jp-ui-font-color2, #555); }
-.cnnlens-canonical-side { font-size: 11px; color: var(--jp-ui-font-color2, #555); width: 76px;
+.cnnlens-canonical-cap { font-size: 11px; white-space: nowrap; text-align: center; line-height: 1.2; }
+.cnnlens-canonical-cap small { display: block; color: var(--jp-ui-font-color2, #555); font-size: 10px; }
+.cnnlens-canonical-side { font-size: 11px; color: var(--jp-ui-font-color2, #555); width: 70px;
   overflow-wrap: break-word; text-align: right; }
 .cnnlens-canonical-top { display: flex; gap: 4px; align-items: center; flex-wrap: wrap; margin: 2px 0; }
 .cnnlens-canonical-top canvas { width: 36px; height: 36px; border: 1px solid var(--jp-border-color1, #bdbdbd); }
@@ -127,7 +127,7 @@ async function render({ model, el }) {
           "data-direction": i, title: `direction ${i + 1}: select it (its top images below)` } }, [c]);
       };
       heads.push(h("div", { className: "cnnlens-canonical-cap", attrs: { "data-direction": i } },
-        [capHead, sub ? h("small", { text: ` · ${sub}` }) : null]));
+        [capHead, sub ? h("small", { text: sub }) : null]));
       rowA.push(mk("a")); rowB.push(mk("b"));
       cols.push(i);
     }

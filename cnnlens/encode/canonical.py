@@ -40,7 +40,8 @@ def _ints(values) -> bytes:
     return np.ascontiguousarray(np.asarray(values, dtype=np.int32)).tobytes()
 
 
-def encode_canonical_pair(cm, images, *, n: int = TOP_N, pair=None, labels=("A", "B")) -> dict:
+def encode_canonical_pair(cm, images, *, n: int = TOP_N, pair=None, labels=("A", "B"),
+                          note: str = "") -> dict:
     """Pair-level payload: rho, convention and the top ``n`` images per direction and side.
 
     Parameters
@@ -55,6 +56,8 @@ def encode_canonical_pair(cm, images, *, n: int = TOP_N, pair=None, labels=("A",
         The heatmap cell, echoed for the view.
     labels : (str, str)
         What the models are called.
+    note : str
+        Said before the convention (say, how these rho relate to a spectrum shown beside).
 
     Returns
     -------
@@ -81,7 +84,7 @@ def encode_canonical_pair(cm, images, *, n: int = TOP_N, pair=None, labels=("A",
     thumbs = (encode_images(images[order], size=THUMB_SIDE) if order else None)
     return {
         "rho": encode_vector(torch.as_tensor(np.asarray(cm.rho, dtype=np.float32))),
-        "k": k, "n": n, "metric": str(cm.metric), "convention": str(cm.convention),
+        "k": k, "n": n, "metric": str(cm.metric), "convention": f"{note} {cm.convention}".strip(),
         "layer_a": str(cm.layer_a), "layer_b": str(cm.layer_b), "names": list(labels),
         "pair": [] if pair is None else [int(pair[0]), int(pair[1])],
         "top_a": _ints(tops["a"]), "top_b": _ints(tops["b"]),

@@ -42,7 +42,7 @@ def maps_for_page(cmp, layers_a, layers_b, images, maps=True, seconds=60.0,
         Raw bytes the page can still take.
     """
     from ..encode.canonical import encode_canonical_image, encode_canonical_pair
-    from ..widgets.maps_job import cca_metric, first_k
+    from ..widgets.maps_job import RHO_NOTE, cca_metric, first_k
 
     if maps not in MAPS_MODES:
         raise ValueError(f"maps must be True, 'cached' or False, got {maps!r}")
@@ -72,7 +72,7 @@ def maps_for_page(cmp, layers_a, layers_b, images, maps=True, seconds=60.0,
             cm = job.directions(la, lb, metric, k)
             shown = {n: first_k(job.for_image(cm, n), k) for n in images}
             frame = encode_canonical_pair(shown[images[0]], job.thumb_source(), pair=(i, j),
-                                          labels=cmp.names)
+                                          labels=cmp.names, note=RHO_NOTE)
             frame["images"] = {str(n): encode_canonical_image(c, job.image(n))
                                for n, c in shown.items()}
         except Exception as exc:  # noqa: BLE001 - one undefined pair must not sink the page

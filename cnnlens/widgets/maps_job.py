@@ -28,12 +28,13 @@ from ..inputs import iter_batches, num_images
 from ..similarity.canonical import CanonicalMaps, canonical_maps
 from .activation_grid import describe
 
-__all__ = ["COST", "K_MAX", "MapsJob", "cca_metric", "first_k"]
+__all__ = ["COST", "K_MAX", "RHO_NOTE", "MapsJob", "cca_metric", "first_k"]
 
 K_MAX = 8  # directions computed per pair; asking for more recomputes
-COST = ("Directions from one extra pass over the data for this pair: CCA with every spatial "
-        "position a datapoint, so these rho differ from the spectrum's (the heatmap's "
-        "reduction: by default one datapoint per image); other images reuse the directions.")
+COST = ("Directions: one extra pass over the data for this pair (CCA over spatial "
+        "positions); other images reuse them.")
+RHO_NOTE = ("These rho come from CCA with every spatial position a datapoint, the spectrum's "
+            "from the heatmap's reduction (by default one datapoint per image): they differ.")
 PROGRESS_S = 0.2
 
 
@@ -198,7 +199,8 @@ class MapsJob:
                                          progress=progress)
                     shown = first_k(self.for_image(cm, image), k)
                     state = {"pair_data": encode_canonical_pair(
-                                 shown, self.thumb_source(), pair=pair, labels=self._names),
+                                 shown, self.thumb_source(), pair=pair, labels=self._names,
+                                 note=RHO_NOTE),
                              "image_data": encode_canonical_image(shown, self.image(image)),
                              "status": "ready", "progress": 1.0, "error": ""}  # fmt: skip
                 except _Cancelled:
