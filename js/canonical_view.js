@@ -93,7 +93,8 @@ async function render({ model, el }) {
   const refs = {};
   for (const n of ["heatmap", "grid_a", "grid_b", "dots", "curve"]) refs[n] = await refModel(model, n).catch(() => null);
   const live = hasKernel(model);
-  const offline = () => !live && Object.keys(model.get("frames") || {}).length > 0;
+  // no kernel: only the exported frames (the traits hold whatever was shown at export time)
+  const offline = () => !live;
   el.classList.toggle("cnnlens-static", !live);
   const table = lut("rdbu");
   // the page's own selection when it has no kernel: pair from the heatmap, image from the

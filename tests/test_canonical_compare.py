@@ -204,3 +204,26 @@ def test_another_pair_cancels_a_running_pass_another_image_does_not(cmp, monkeyp
     assert job.wait(60)
     assert job.passes == 2 and not job.cached(la[0], lb[0], "svcca")
     assert cmp.maps.pair_data["pair"] == [1, 0] and cmp.maps.status == "ready"
+
+
+def test_cancel_stops_the_pass_and_clears_the_progress(cmp, monkeypatch):
+    import threading
+    import time
+
+    from cnnlens.widgets import maps_job
+
+    real, started = maps_job.iter_batches, threading.Event()
+
+    def slow(data, batch_size):
+        for batch in real(data, 4):
+            started.set()
+            time.sleep(0.05)
+            yield batch
+
+    monkeypatch.setattr(maps_job, "iter_batches", slow)
+    job = cmp._maps_job
+    job.request((0, 0), "inner.0", "inner.0", 0, "svcca")
+    assert started.wait(10) and cmp.maps.status == "running"
+    job.cancel()
+    assert job.wait(60)
+    assert job.passes == 0 and cmp.maps.status == "empty"

@@ -147,7 +147,8 @@ class Compare(MatrixJob, W.VBox):
 
         self.heatmap = SimilarityHeatmap(*names, metric=metric, names=self.names, metric_labels=METRICS,
                                          reasons=self._placeholder_reasons(names, errors))
-        self.spectrum = Spectrum()
+        # heatmap | spectrum | canonical maps share one row of a 1280 px screen (~1100 px in Lab)
+        self.spectrum = Spectrum(layout={"width": "320px", "height": "290px"})
         # where the selected pair agrees: canonical maps beside the spectrum (one extra pass
         # per pair, on maps_job's worker; its points on the spectrum select a direction)
         dots = direction_dots(self.spectrum.curve)
@@ -173,7 +174,7 @@ class Compare(MatrixJob, W.VBox):
         self.status.add_class("cnnlens-status")
         for control in (self.progress, self.button):  # hidden in an exported page: no job there
             control.add_class("cnnlens-needs-kernel")
-        figure = self.heatmap.figure(layout={"width": "440px", "height": "370px"})  # one screen
+        figure = self.heatmap.figure(layout={"width": "390px", "height": "360px"})  # one screen
         self.link = CompareLink(heatmap=self.heatmap, heatmap_figure=figure, curve=self.spectrum.curve,
                                 baseline=self.spectrum.baseline, spectrum=self.spectrum,
                                 picker=self.picker, metric=metric, metrics=list(METRICS),
@@ -360,6 +361,8 @@ class Compare(MatrixJob, W.VBox):
     def close(self):
         if hasattr(self, "_cancel"):  # __del__ may close a half-built instance
             self.cancel()
+        if hasattr(self, "_maps_job"):  # a canonical-maps pass stops at its next batch
+            self._maps_job.cancel()
         super().close()
 
     # -- Python-side links -------------------------------------------------------------

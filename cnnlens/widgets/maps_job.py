@@ -146,11 +146,20 @@ class MapsJob:
             self._serial += 1
             self._request = (self._serial, key)
             cached = (layer_a, layer_b, key[4]) in self._cache
+            shown = self._view is not None and self._view.status == "ready"
             self._set(pair=list(key[0]), note=note, error="",
-                      status="ready" if cached and self._view.status == "ready" else "running",
+                      status="ready" if cached and shown else "running",
                       **({} if cached else {"progress": 0.0}))
             if self._thread is None:
                 self._start()
+
+    def cancel(self) -> None:
+        """Drop a waiting request and stop a running pass at its next batch."""
+        with self._lock:
+            self._serial += 1
+            self._request = None
+            if self._view is not None and self._view.status == "running":
+                self._set(status="empty", progress=0.0)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no request waits or runs; False if ``timeout`` (s) passed first."""

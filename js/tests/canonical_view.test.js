@@ -162,3 +162,15 @@ test("exported page: a heatmap click and an image pick choose the frame; a spect
     for (const m of [model, heatmap, grid_a, grid_b, dots, curve]) assert.equal(m.listenerCount(), 0);
   } finally { restore(); }
 });
+
+test("a page exported without maps says so instead of showing the maps saved at export", async () => {
+  const restore = mockCanvas();
+  try {
+    const heatmap = new FakeModel({ selected: [[1, 0]] });
+    const { el, cleanup } = await mount({ pair_data: pairPayload(), image_data: imagePayload(), status: "ready",
+      heatmap: "IPY_MODEL_h" }, { h: heatmap });
+    assert.equal(el.dataset.rendered, "0");
+    assert.match(el.querySelector(".cnnlens-error").textContent, /not in this page/);
+    cleanup();
+  } finally { restore(); }
+});
