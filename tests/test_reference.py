@@ -163,3 +163,13 @@ def test_trust_link_state_round_trips():
     assert state["warnings"] == ["few images"] and state["mode"] == "scores"
     with pytest.raises(Exception):  # noqa: B017, PT011 - traitlets' TraitError
         link.set_state({"mode": "sideways"})
+
+
+def test_cell_text_note_mirrors_js():
+    from cnnlens.widgets.heatmap import cell_text
+
+    # the same strings as js/tests/trust.test.js (cellTitle)
+    assert cell_text("conv1", "fc", "linear CKA", 0.5, None, ("real", "synthetic"),
+                     "chance 0.100") == "real: conv1\nsynthetic: fc\nlinear CKA = 0.500\nchance 0.100"
+    assert cell_text("a", "b", "svcca", float("nan"), "constant", ("A", "B"),
+                     "ignored") == "A: a\nB: b\nsvcca undefined: constant"

@@ -53,3 +53,11 @@ test("cells not above chance are dimmed once, and undimmed", () => {
   assert.equal(cells[1].hasAttribute("data-chance"), false);
   assert.equal(cells[1].style.opacity, "");
 });
+
+test("a cell's note (error, chance, reference) follows its value; mirror of heatmap.cell_text", async () => {
+  const { cellTitle } = await import("../compare_link.js");
+  assert.equal(cellTitle("conv1", "fc", "linear CKA", 0.5, null, ["real", "synthetic"], "chance 0.100"),
+    "real: conv1\nsynthetic: fc\nlinear CKA = 0.500\nchance 0.100");
+  assert.equal(cellTitle("a", "b", "svcca", NaN, "constant", ["A", "B"], "ignored"),
+    "A: a\nB: b\nsvcca undefined: constant");
+});
