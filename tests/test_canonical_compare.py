@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlens.encode import decode
-from cnnlens.encode.canonical import encode_canonical_image, encode_canonical_pair
+from cnnlens.encode import decode, encode_canonical_image, encode_canonical_pair
 from cnnlens.similarity.canonical import canonical_maps
 from cnnlens.widgets.canonical_view import CanonicalView
 from cnnlens.widgets.compare import Compare

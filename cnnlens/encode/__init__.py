@@ -11,7 +11,9 @@ numeric ever travels as a JSON list or a PNG. One module per concept:
   (within half a step of every ``encode_*``) and wire sizes;
 * :mod:`~cnnlens.encode.maps`: activation tiles for the grid (pages, downsampling);
 * :mod:`~cnnlens.encode.images`: input images as thumbnails / overlay backgrounds;
-* :mod:`~cnnlens.encode.weights`: learned filters.
+* :mod:`~cnnlens.encode.weights`: learned filters;
+* :mod:`~cnnlens.encode.canonical`: Compare's canonical maps (a pair's directions, one
+  image's paired maps).
 
 Import from here (``from cnnlens.encode import encode_maps``); the split is internal.
 
@@ -25,6 +27,7 @@ True
 
 from __future__ import annotations
 
+from .canonical import encode_canonical_image, encode_canonical_pair
 from .images import encode_images
 from .maps import MAX_PIXELS, MAX_SIDE, MAX_TILES, SORTS, as_maps, channel_indices, encode_maps
 from .quant import FORMAT, decode, encode_vector, payload_nbytes
@@ -32,5 +35,5 @@ from .weights import encode_weights
 
 __all__ = [
     "FORMAT", "MAX_PIXELS", "MAX_SIDE", "MAX_TILES", "SORTS", "as_maps", "channel_indices",
-    "decode", "encode_images", "encode_maps", "encode_vector", "encode_weights", "payload_nbytes",
+    "decode", "encode_canonical_image", "encode_canonical_pair", "encode_images", "encode_maps", "encode_vector", "encode_weights", "payload_nbytes",
 ]  # fmt: skip

@@ -15,13 +15,13 @@ import ipywidgets as W
 import numpy as np
 
 from .activation_grid import describe
+from .canonical_view import CanonicalView, direction_dots
 from .compare_job import METRICS, MatrixJob
 from .compare_link import CompareLink
 from .compare_trust import TrustViews
 from .gap_chart import gap_legend
 from .heatmap import SimilarityHeatmap
 from .lens import Lens
-from .canonical_view import CanonicalView, direction_dots
 from .maps_job import COST, MapsJob, cca_metric
 from .spectrum import Spectrum, spectrum_legend, spectrum_title
 

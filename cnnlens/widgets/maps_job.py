@@ -23,7 +23,7 @@ import dataclasses
 import threading
 import time
 
-from ..encode.canonical import encode_canonical_image, encode_canonical_pair
+from ..encode import encode_canonical_image, encode_canonical_pair
 from ..inputs import iter_batches, num_images
 from ..similarity.canonical import CanonicalMaps, canonical_maps
 from .activation_grid import describe

@@ -59,7 +59,7 @@ def exported(tmp_path_factory):
 
 
 def test_exported_page_click_shows_maps_image_pick_repaints_dot_selects(page, exported):
-    cmp, report = exported
+    _, report = exported
     page.goto(report.path.as_uri())
     page.locator(".cnnlens-grid[data-rendered='1']").first.wait_for()
     click_cell(page, 1, 1)
