@@ -82,7 +82,7 @@ def maps_for_page(cmp, layers_a, layers_b, images, maps=True, seconds=60.0,
         used += _nbytes(frame)
     text = f"canonical maps: {len(frames)} of {len(pairs)} pairs x {len(images)} images"
     if why:
-        reasons = sorted(set(w.split(":")[0] for w in why.values()))
+        reasons = sorted({w.split(":")[0] for w in why.values()})
         text += f" (left out: {len(why)} pairs, {', '.join(reasons)})"
         if maps == "cached":
             text += "; to_html(maps=True) computes the rest"
