@@ -87,6 +87,8 @@ async function render({ model, el }) {
   const sortSel = select([["index", "by index"], ["mean", "by mean"], ["max", "by max"]], model.get("sort"));
   const cmapSel = select(COLORMAPS, model.get("colormap"));
   // what each control does, on hover (issue 11)
+  sortSel.classList.add("cnnlens-sort");  // a compact Compare pane leaves these to the full Lens
+  cmapSel.classList.add("cnnlens-cmap");
   layerSel.title = "the layer whose channels are shown";
   normSel.title = "colour scale: each channel to its own range, or one range for the whole layer";
   sortSel.title = "tile order: channel index, or strongest mean / max activation first";

@@ -51,7 +51,7 @@ def spectrum_legend() -> W.HTML:
         dashes = ' stroke-dasharray="5,3"' if dash else ""
         return (f'<svg width="26" height="10" aria-hidden="true"><line x1="1" y1="5" x2="25" y2="5" '
                 f'stroke="{color}" stroke-width="2.5"{dashes}/></svg>')
-    rows = [(swatch(CURVE_COLOR, False), "canonical correlations of the selected pair, largest first"),
+    rows = [(swatch(CURVE_COLOR, False), "this pair's canonical correlations, largest first"),
             (swatch(BASELINE_COLOR, True), "the same layers on random inputs (baseline)")]
     body = "".join(f'<div class="cnnlens-legend-row">{s} {html.escape(t)}</div>' for s, t in rows)
     legend = W.HTML(f'<div class="cnnlens-view cnnlens-spectrum-legend">{body}'

@@ -57,7 +57,7 @@ export function drawColorBar(box, spec) {
   const scale = h("div", { className: "cnnlens-colorbar-ticks" }, ticks.map((t) => h("span", {
     text: t.text, style: { left: `${(100 * t.at).toFixed(1)}%` },
     className: t.at === 0 ? "start" : t.at === 1 ? "end" : "" })));
-  box.replaceChildren(h("div", { className: "cnnlens-colorbar-label", text: spec.label }),
+  box.replaceChildren(h("div", { className: "cnnlens-colorbar-label", text: spec.label, title: spec.label }),
     h("div", { className: "cnnlens-colorbar-body" }, [bar, scale]));
   Object.assign(box.dataset, { colormap: spec.colormap, label: spec.label,
     relative: spec.relative ? "1" : "0" });

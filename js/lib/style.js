@@ -98,7 +98,8 @@ const CSS = `
 .cnnlens-heatmap:focus { outline: none; }
 .cnnlens-heatmap:focus-visible { outline: 2px solid var(--jp-brand-color1, #6a9fe0); }
 /* the spectrum's legend (cnnlens/widgets/spectrum.py), beside the plot, not over the data */
-.cnnlens-spectrum-legend { padding: 0 8px 0 55px; max-width: 380px; }
+.cnnlens-spectrum-legend { padding: 0 8px 0 55px; max-width: 320px; box-sizing: border-box;
+  font-size: 11px; line-height: 1.3; }
 .cnnlens-legend-row { display: flex; gap: 6px; align-items: center; }
 /* Compare panes (cnnlens/widgets/compare.py): compact by default, the selected layer's grid
    and the neuron detail, so one 1280 x 800 screen holds heatmap, spectrum and both grids;
@@ -111,12 +112,16 @@ const CSS = `
 .cnnlens-compact .cnnlens-detail > .cnnlens-row, .cnnlens-compact .cnnlens-detail-filterbox,
 .cnnlens-compact .cnnlens-detail .cnnlens-top, .cnnlens-compact .cnnlens-detail .cnnlens-top-status {
   display: none !important; }
+/* one line each: the grid's toolbar keeps layer and scale (order and colours are in the full
+   Lens), the colour bar's label is cut (its tooltip has it whole) */
+.cnnlens-compact .cnnlens-grid .cnnlens-sort, .cnnlens-compact .cnnlens-grid .cnnlens-cmap { display: none; }
+.cnnlens-compact .cnnlens-colorbar-label { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .cnnlens-compact .cnnlens-lens-detail { flex: 0 1 230px !important; width: 230px !important; min-width: 0; }
 .cnnlens-compact .cnnlens-detail-stage { zoom: .65; }
 .cnnlens-compact .cnnlens-lens-main { flex-wrap: nowrap !important; }
 /* the top row (heatmap | spectrum | canonical maps) stays within the screen's upper half;
    a taller view scrolls inside itself */
-.cnnlens-compare .cnnlens-canonical { max-height: 400px; overflow: auto; }
+.cnnlens-compare .cnnlens-canonical { max-height: 360px; max-width: 380px; overflow: auto; }
 .cnnlens-pane-head { display: flex; gap: 8px; align-items: baseline; flex-wrap: wrap; }
 .cnnlens-pane-toggle { font: inherit; font-size: 11px; color: var(--jp-ui-font-color1, #222);
   background: var(--jp-layout-color2, #eee); border: 1px solid var(--jp-border-color1, #bdbdbd);

@@ -39,7 +39,13 @@ def scroll_to(page, locator, offset=0):
 
 
 def pane(page, side):
+    """A pane as a full Lens (tree, images, filters); opening it is a click, which scrolls."""
     return full_lens(page, {"a": 0, "b": 1}[side])
+
+
+def lens(page, side):
+    """A pane as it is (compact by default): its grid and detail, nothing clicked."""
+    return page.locator(".cnnlens-compare .cnnlens-lens").nth({"a": 0, "b": 1}[side])
 
 
 def cell(page, a, b):
@@ -72,7 +78,7 @@ def test_no_click_scrolls_the_notebook(lab_laptop):
     since = nb.log.mark()
     cell(page, i, j).click()
     nb.log.wait(lambda e: e["src"] == "heatmap" and e["pair"] == [i, j], since=since)
-    pane(page, "b").locator(f".cnnlens-grid{attr('data-layer', cols[j])}[data-rendered='1']").wait_for()
+    lens(page, "b").locator(f".cnnlens-grid{attr('data-layer', cols[j])}[data-rendered='1']").wait_for()
     assert_still(page, before, "a heatmap cell click")
 
     a = pane(page, "a")
