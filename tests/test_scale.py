@@ -72,8 +72,8 @@ def test_minibatch_estimate_agrees_with_exact_cka_within_its_error(model, model_
 
 def test_budget_too_small_names_the_layer_and_bytes_and_runs_nothing(model_b, images):
     counted = Counting(model_b)
-    with pytest.raises(BudgetError, match=r"layer '.*' of model_a .* features .*KiB.*"
-                                          "Nothing was run"):
+    with pytest.raises(BudgetError, match=r"need .*[KM]iB.* layer '.*' of model_a, \d+ features"
+                                          ".*Nothing was run"):
         sim.similarity_matrix(counted, model_b, images, metrics=("svcca",), memory=1000)
     assert counted.calls == 0
 

@@ -292,35 +292,42 @@ class Collector:
             opts = [ranked[g][cur[g]] for g in groups]
             kinds = self._kinds(opts)
             return sum(o.bytes for o in opts) + (self._mb_bytes(kinds) if kinds else 0)
-        while total() > self.budget:
-            moves = []
+        while (now := total()) > self.budget:
+            moves = []  # (change in missing required metrics, change in bytes, tie, g, k)
             for g in groups:
-                o = ranked[g][cur[g]]
-                req = self.required & g.metrics
-                for k in range(cur[g] + 1, len(ranked[g])):
-                    o2 = ranked[g][k]
-                    if o2.bytes < o.bytes:
-                        moves.append((len(o2.missing(req)) - len(o.missing(req)),
-                                      o2.bytes - o.bytes, id(g), g, k))
+                req, was = self.required & g.metrics, cur[g]
+                for k in range(was + 1, len(ranked[g])):
+                    cur[g] = k
+                    saved = total() - now
+                    cur[g] = was
+                    if saved < 0:  # the first later option that saves (the estimator counts)
+                        moves.append((len(ranked[g][k].missing(req))
+                                      - len(ranked[g][was].missing(req)), saved, id(g), g, k))
                         break
-            if not moves or min(moves)[0] > 0:
+            if not moves or min(moves, key=lambda m: m[:3])[0] > 0:
                 raise BudgetError(self._too_big(groups, ranked, cur))
             *_, g, k = min(moves, key=lambda m: m[:3])
             cur[g] = k
         return {g: ranked[g][cur[g]] for g in groups}
 
     def _too_big(self, groups, ranked, cur) -> str:
-        """The message of :class:`BudgetError`: the heaviest layer and its bytes."""
+        """The message of :class:`BudgetError`: the heaviest layer and the bytes."""
+        opts = [ranked[g][cur[g]] for g in groups]
+        kinds = self._kinds(opts)
+        mb = self._mb_bytes(kinds) if kinds else 0
         g = max(groups, key=lambda g: ranked[g][cur[g]].bytes)
         o = ranked[g][cur[g]]
         big = max(g.entries, key=lambda e: e.d)
-        need = ", ".join(f"{sorted(self.required & g.metrics - p.missing(g.metrics)) or 'nothing'}"
-                         f" as {p.form}: {mib(p.bytes)}" for p in ranked[g] if p.bytes)
+        need = "; ".join(f"{p.form}: {mib(p.bytes)}" for p in ranked[g] if p.bytes)
         return (f"the similarity statistics do not fit the memory budget of {mib(self.budget)}: "
-                f"layer {big.layer!r} of model_{big.side} has {big.d} features with "
-                f"reduce={g.how!r} ({len(g.entries)} layers in its group; {o.form} form "
-                f"needs {mib(o.bytes)}; options: {need}). Raise memory=, use reduce='mean', "
-                "select fewer layers or use fewer images. Nothing was run.")
+                f"they need {mib(sum(p.bytes for p in opts) + mb)} at the least"
+                + (f" (the minibatch kernels of {len(self.mb_rows)} layers at batch size "
+                   f"{self.batch_size}: {mib(mb)})" if mb else "")
+                + f". Heaviest: layer {big.layer!r} of model_{big.side}, {big.d} features with "
+                f"reduce={g.how!r} ({len(g.entries)} layers in its group, {o.form} form: "
+                f"{mib(o.bytes)}; its forms: {need or 'none'}). Raise memory=, use "
+                "reduce='mean', a smaller batch_size, fewer layers or fewer images. "
+                "Nothing was run.")
 
     def _missing_why(self, g: Group, opt: _Option, metrics=None) -> str:
         lost = sorted(metrics if metrics is not None else opt.missing(g.metrics))
