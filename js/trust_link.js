@@ -61,10 +61,14 @@ async function render({ model, el }) {
   const why = document.createElement("span");
   why.className = "cnnlens-note";
   bar.append(why);
+  // data={"real": ..., "synthetic": ...}: one button per dataset
+  const sets = document.createElement("div");
+  sets.className = "cnnlens-trust-bar cnnlens-datasets";
+  let setButtons = [];
   const warn = document.createElement("ul");
   warn.className = "cnnlens-warnings";
   warn.setAttribute("role", "note");
-  el.append(bar, warn);
+  el.append(sets, bar, warn);
 
   const [hm, hmFig, picker, chart] = await Promise.all(
     ["heatmap", "heatmap_figure", "picker", "chart"].map((n) => resolve(model, n)));
@@ -76,7 +80,9 @@ async function render({ model, el }) {
     const idx = picker?.get("index");
     return idx != null && keys[idx] ? keys[idx] : keys[0];
   };
-  const data = () => (model.get("per_metric") || {})[metric()] || null;
+  // with several datasets every metric's data are keyed "dataset|metric"
+  const key = (m) => ((model.get("datasets") || []).length ? `${model.get("dataset")}|${m}` : m);
+  const data = () => (model.get("per_metric") || {})[key(metric())] || null;
   const memo = new Map();
   const f32 = (name) => {
     const v = model.get(name);
@@ -101,7 +107,7 @@ async function render({ model, el }) {
     const m = metric(), shape = model.get("shape");
     const want = model.get("mode") === "difference" && !model.get("difference_reason") ? "difference" : "scores";
     if (want === "scores" && shown === "scores") return;
-    const rows = slab(f32(want === "difference" ? "differences" : "scores"), model.get("matrix_metrics"), shape, m);
+    const rows = slab(f32(want === "difference" ? "differences" : "scores"), model.get("matrix_metrics"), shape, key(m));
     if (!rows) return;
     applying = true;
     try {
@@ -175,6 +181,36 @@ async function render({ model, el }) {
         : `the heatmap shows ${label(m)} of ${names()[0]} and ${names()[1]}`;
     }
     why.textContent = reason && chart ? reason : "";
+    const names_ = model.get("datasets") || [];
+    if (setButtons.length !== names_.length) {
+      setButtons = names_.map((n) => {
+        const b = document.createElement("button");
+        b.type = "button"; b.dataset.dataset = n; b.textContent = n;
+        b.title = `show the matrices computed on the ${n} images`;
+        b.addEventListener("click", (ev) => {
+          ev.preventDefault();
+          model.set("dataset", n);
+          if (live()) model.save_changes();
+          shown = "stale";  // repaint from that dataset's matrices
+          show();
+        });
+        return b;
+      });
+      const head = document.createElement("span");
+      head.className = "cnnlens-note";
+      head.textContent = "images:";
+      sets.replaceChildren(...(setButtons.length ? [head, ...setButtons] : []));
+    }
+    sets.hidden = setButtons.length === 0;
+    // without a kernel the spectra are those precomputed for one dataset: say which
+    const spec = model.get("spectra_dataset");
+    if (setButtons.length) {
+      let note = sets.querySelector(".cnnlens-datasets-note");
+      if (!note) { note = document.createElement("span"); note.className = "cnnlens-note cnnlens-datasets-note"; sets.append(note); }
+      note.textContent = `panes: the ${names_[0]} images` + (spec && spec !== model.get("dataset") ? `; spectrum: the ${spec} images` : "");
+    }
+    for (const b of setButtons) b.setAttribute("aria-pressed", String(b.dataset.dataset === model.get("dataset")));
+    setIfChanged(el, "data-dataset", model.get("dataset") || null);
     const list = model.get("warnings") || [];
     warn.replaceChildren(...list.map((w) => { const li = document.createElement("li"); li.textContent = w; return li; }));
     warn.hidden = list.length === 0;
@@ -186,7 +222,9 @@ async function render({ model, el }) {
 
   function onColor() {
     if (applying) return;
-    shown = "scores";  // the kernel (or compare_link's metric switch) painted scores again
+    // the kernel or compare_link's offline metric switch painted: repaint from our matrices
+    // when we hold this metric's (the difference, or another dataset's scores)
+    shown = "stale";
     queueMicrotask(() => { try { paintMode(); } catch (err) { console.error("cnnlens trust_link:", err); } });
   }
 
@@ -216,7 +254,7 @@ async function render({ model, el }) {
       show();
     });
   }
-  for (const k of ["per_metric", "warnings", "mode", "difference_reason", "scores", "differences"]) {
+  for (const k of ["per_metric", "warnings", "mode", "difference_reason", "scores", "differences", "dataset", "datasets"]) {
     on(model, `change:${k}`, () => { if (k === "differences" || k === "scores") shown = shown === "difference" ? "stale" : shown; show(); });
   }
   on(picker, "change:index", () => queueMicrotask(show));  // after compare_link's own switch

@@ -173,3 +173,47 @@ def test_cell_text_note_mirrors_js():
                      "chance 0.100") == "real: conv1\nsynthetic: fc\nlinear CKA = 0.500\nchance 0.100"
     assert cell_text("a", "b", "svcca", float("nan"), "constant", ("A", "B"),
                      "ignored") == "A: a\nB: b\nsvcca undefined: constant"
+
+
+# -- one matrix per dataset (issue 13, item 5) ------------------------------------------
+@pytest.fixture(scope="module")
+def two_sets(images):
+    return {"real": images, "dark": images[:16] ** 3}
+
+
+def test_a_dict_of_datasets_gives_one_matrix_each(three, two_sets):
+    a, b, c = three
+    res = sim.similarity_matrix(a, b, two_sets, reference=c, metrics=(METRIC,))
+    assert res.names == ["real", "dark"] and res.selected == "real"
+    for name, images in two_sets.items():
+        plain = sim.similarity_matrix(a, b, images, metrics=(METRIC,))
+        np.testing.assert_allclose(res[name].matrix(METRIC), plain.matrix(METRIC), rtol=1e-6)
+    res.selected = "dark"
+    assert res.n == 16 and res.reference.n == 16  # reads as the selected dataset's
+    with pytest.raises(KeyError, match="datasets are"):
+        res.selected = "nope"
+    tables = sim.gap_table(a, b, two_sets, reference=c, metric=METRIC)
+    assert list(tables) == ["real", "dark"] and tables["dark"].result.n == 16
+
+
+def test_compare_switches_dataset(three, two_sets):
+    a, b, c = three
+    w = Compare(a, b, two_sets, metric=METRIC, reference=c)
+    try:
+        assert w.wait(120)
+        link = w.trust.link
+        assert link.datasets == ["real", "dark"] and w.dataset == "real"
+        assert {f"{d}|{METRIC}" for d in two_sets} <= set(link.per_metric)
+        assert f"dark|{METRIC}" in link.matrix_metrics
+        first = w.matrix.copy()
+        link.set_state({"dataset": "dark"})  # what the button sends
+        np.testing.assert_allclose(w.matrix, w.result["dark"].matrix(METRIC))
+        assert not np.allclose(first, w.matrix)
+        np.testing.assert_allclose(np.asarray(w.heatmap.color), w.result["dark"].matrix(METRIC))
+        assert link.spectra_dataset == "dark" and w.link.error == ""
+        assert w.trust.chart.points_b.y.tolist() == pytest.approx(
+            [r.score_b for r in w.result["dark"].gap_table(METRIC)])
+        with pytest.raises(KeyError):
+            w.dataset = "nope"
+    finally:
+        w.close()

@@ -188,10 +188,12 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
     ----------
     model_a, model_b : nn.Module
         May be the same object (one forward per batch then).
-    data : images or batches
+    data : images or batches, or a dict of them
         Anything :func:`cnnlens.inputs.iter_batches` accepts (tensor (N, C, H, W),
         list of images/paths, Dataset), a DataLoader, or an iterator of batches
         (then the number of images is unknown and only streamed forms are planned).
+        A dict ``{"real": ..., "synthetic": ...}``: one pass per dataset, returned as a
+        :class:`~cnnlens.similarity.datasets.DatasetResults` (reads as the selected one's).
         Under an initialised ``torch.distributed`` process group, this rank's shard.
     layers_a, layers_b : selector, optional
         Names, modules, a list or a predicate (see ``LayerTree.select``);
@@ -264,6 +266,13 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
     """
     from cnnlens.probe import layer_tree
 
+    if isinstance(data, dict):  # one pass per dataset, read as the selected one's result
+        from .datasets import per_dataset
+        return per_dataset(
+            similarity_matrix, model_a, model_b, data, progress, dry_run, layers_a=layers_a,
+            layers_b=layers_b, metrics=metrics, reduce=reduce, batch_size=batch_size,
+            device=device, cancel=cancel, keep=keep, side=side, sigma=sigma, rtol=rtol,
+            collect=collect, memory=memory, reference=reference, layers_c=layers_c)
     if reference is not None:  # B and C as halves of one module: A's statistics serve both
         from .reference import with_reference
         return with_reference(

@@ -191,9 +191,9 @@ def gap_table(model_a, model_b, data, reference, metric: str = "linear_cka", lay
         The model whose layers make the rows (e.g. trained on real data).
     model_b : nn.Module
         The model under question (e.g. trained on synthetic data).
-    data : images or batches
+    data : images or batches, or a dict of them
         As for :func:`~cnnlens.similarity.similarity_matrix`; the same images go through
-        all three models.
+        all three models. A dict ``{"real": ..., "synthetic": ...}`` gives a dict of tables.
     reference : nn.Module
         C: what "the same" looks like (e.g. A's recipe with another seed).
     metric : str
@@ -228,6 +228,9 @@ def gap_table(model_a, model_b, data, reference, metric: str = "linear_cka", lay
 
     from .engine import similarity_matrix
 
+    if isinstance(data, dict):  # one table per dataset (the study used both kinds of images)
+        return {str(k): gap_table(model_a, model_b, v, reference, metric, layers, memory,
+                                  batch_size, **options) for k, v in data.items()}
     if reference is model_b:
         raise ValueError("reference must be another model than model_b (e.g. model_a's "
                          "recipe with another seed)")

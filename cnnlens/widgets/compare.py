@@ -71,8 +71,10 @@ class Compare(MatrixJob, W.VBox):
     ----------
     model_a, model_b : nn.Module
         The two networks (rows: layers of A, columns: layers of B).
-    data : Tensor, PIL images, paths or Dataset
+    data : Tensor, PIL images, paths or Dataset, or a dict of them
         Inputs streamed once through both models; also the panes' image set.
+        ``{"real": x, "synthetic": y}``: one matrix per dataset, switched in the widget
+        (:attr:`dataset`); the panes show the first dataset's images.
     metric : str
         One of ``METRICS``: svcca, pwcca, linear_cka, debiased_cka, rbf_cka.
     layers_a, layers_b : selector, optional
@@ -118,6 +120,13 @@ class Compare(MatrixJob, W.VBox):
                             f"valid options: {', '.join(valid)}")
         self._check_metric(metric)
         self._models, self._data = (model_a, model_b), data
+        # data={"real": ..., "synthetic": ...}: one matrix per dataset (switched in the
+        # widget); the panes and the canonical maps show the first dataset's images
+        datasets = [str(k) for k in data] if isinstance(data, dict) else []
+        if isinstance(data, dict):
+            if not data:
+                raise ValueError("data={} holds no dataset: pass data={'name': images, ...}")
+            data = next(iter(data.values()))
         self._engine_opts = {k: options[k] for k in ("reduce", "batch_size", "device", "memory",
                                                      "reference") if k in options}
         given = options.get("names")
@@ -183,7 +192,8 @@ class Compare(MatrixJob, W.VBox):
                                 error="; ".join(e for e in errors if e))
         # warnings, chance dimming, difference mode and the gap chart (compare_trust.py)
         self.trust = TrustViews(self.heatmap, figure, self.picker, METRICS,
-                                (*self.names, ref_name), options.get("reference") is not None)
+                                (*self.names, ref_name), options.get("reference") is not None,
+                                datasets)
         if self.trust.chart is not None:
             figure = W.VBox([figure, self.trust.chart, gap_legend(self.trust.names)])
         super().__init__(children=[
@@ -202,6 +212,7 @@ class Compare(MatrixJob, W.VBox):
         self.picker.observe(self._on_metric, names=["value"])
         self.picker.observe(lambda c: self._trust(self.trust.switch, c["new"]), names=["value"])
         self.link.observe(self._on_status, names=["status"])
+        self.trust.link.observe(self._on_dataset, names=["dataset"])
         self.spectrum.curve.observe(self._on_curve, names=["x", "y", "visible"])
         self.picker.observe(lambda _: self._show_maps(), names=["value"])
         for lens in (self.lens_a, self.lens_b):
@@ -218,8 +229,37 @@ class Compare(MatrixJob, W.VBox):
         if change["new"] == "done" and self._result is not None:
             self._trust(self.trust.show, self._result, self.metric,
                         None if self._precompute == "auto" else bool(self._precompute))
+            self.trust.link.spectra_dataset = getattr(self._result, "selected", "")
         elif change["new"] == "running" and not self._complete:
             self._trust(self.trust.clear)
+
+    def _on_dataset(self, change):
+        """Another dataset of data={...}: its matrix, notes, gap and precomputed spectra."""
+        result = self._result
+        if result is None or not self._complete or not hasattr(result, "selected"):
+            return
+        try:
+            with self._lock:
+                result.selected = change["new"]
+                self._paint(result)
+            self.trust.select(change["new"], self.metric)
+            self._show_status(None, result)
+            self._after_matrix(self._token, result)
+            self.trust.link.spectra_dataset = result.selected
+            self._on_selected()
+        except Exception as exc:  # noqa: BLE001 - shown in place
+            self.link.error = f"dataset {change['new']}: {describe(exc)}"
+
+    @property
+    def dataset(self) -> str:
+        """The dataset shown with data={...} ("" for one dataset); set it to switch."""
+        return self.trust.link.dataset
+
+    @dataset.setter
+    def dataset(self, name):
+        if name not in self.trust.link.datasets:
+            raise KeyError(f"unknown dataset {name!r}; datasets are {self.trust.link.datasets}")
+        self.trust.link.dataset = name
 
     def _trust(self, fn, *args):
         try:

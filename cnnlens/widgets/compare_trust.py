@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..similarity.datasets import DatasetResults
 from ..similarity.readout import below_chance, cell_notes, difference_or_reason, gap_series
 from .activation_grid import describe
 from .compare_link import pack_matrices
@@ -41,15 +42,19 @@ class TrustViews:
         Names of A, B and the reference.
     reference : bool
         Whether a reference model is compared (then the gap chart exists).
+    datasets : list of str, optional
+        Names of the datasets of ``data={...}`` (then the views switch among them).
     """
 
-    def __init__(self, heatmap, heatmap_figure, picker, labels: dict, names, reference: bool):
+    def __init__(self, heatmap, heatmap_figure, picker, labels: dict, names, reference: bool,
+                 datasets=()):
         self.heatmap, self.labels = heatmap, dict(labels)
         self.names = tuple(names)
         self.chart = GapChart(self.names) if reference else None
         self.link = TrustLink(heatmap=heatmap, heatmap_figure=heatmap_figure, picker=picker,
                               chart=self.chart, metrics=list(labels), labels=self.labels,
-                              names=list(self.names),
+                              names=list(self.names), datasets=list(datasets),
+                              dataset=datasets[0] if datasets else "",
                               difference_reason="" if reference else
                               "no reference model: pass reference=... to Compare")
         self._result = None
@@ -57,6 +62,11 @@ class TrustViews:
     @property
     def mode(self) -> str:
         return self.link.mode
+
+    def _key(self, metric: str, dataset: str | None = None) -> str:
+        """Key of one metric's data: ``"dataset|metric"`` with several datasets."""
+        dataset = self.link.dataset if dataset is None else dataset
+        return f"{dataset}|{metric}" if self.link.datasets else metric
 
     def clear(self) -> None:
         """Forget the last result (a new pass starts)."""
@@ -76,19 +86,28 @@ class TrustViews:
         if all_metrics is None:
             all_metrics = cells <= ALL_METRICS_UP_TO
         metrics = list(self.labels) if all_metrics else [metric]
-        per, warnings = {}, list(getattr(result, "warnings", []))
-        for m in metrics:
-            try:
-                per[m] = self._one(result, m)
-            except Exception as exc:  # noqa: BLE001 - one metric's trouble must not hide the rest
-                warnings.append(f"{self.labels.get(m, m)}: no error, chance or gap here "
-                                f"({describe(exc)})")
-        scores, diffs, reason = {}, {}, ""
-        if getattr(result, "reference", None) is not None:
-            for m in per:
-                diff, reason = difference_or_reason(result, m)
+        several = isinstance(result, DatasetResults)
+        subs = {n: result[n] for n in result.names} if several else {None: result}
+        per, warnings, scores, diffs, reason = {}, [], {}, {}, ""
+        for dataset, sub in subs.items():
+            said = f"on {dataset}: " if several else ""
+            warnings += [said + w for w in getattr(sub, "warnings", [])]
+            for m in metrics:
+                key = self._key(m, dataset)
+                try:
+                    per[key] = self._one(sub, m)
+                except Exception as exc:  # noqa: BLE001 - one metric's trouble must not hide the rest
+                    warnings.append(f"{said}{self.labels.get(m, m)}: no error, chance or gap "
+                                    f"here ({describe(exc)})")
+                    continue
+                diff, reason = (difference_or_reason(sub, m) if self.chart is not None
+                                else (None, ""))
+                if several or diff is not None:  # the browser switches among these
+                    scores[key] = sub.matrix(m)
                 if diff is not None:
-                    scores[m], diffs[m] = result.matrix(m), diff
+                    diffs[key] = diff
+        if diffs and len(diffs) != len(scores):
+            scores = {k: v for k, v in scores.items() if k in diffs}  # one order for both
         s_buf, order = pack_matrices(scores)
         d_buf, _ = pack_matrices(diffs)
         with self.link.hold_sync():
@@ -104,25 +123,25 @@ class TrustViews:
         """The picker moved: show that metric's notes and gap (computed now if missing)."""
         if self._result is None:
             return
-        if metric not in self.link.per_metric:
+        if self._key(metric) not in self.link.per_metric:
             self.show(self._result, metric, all_metrics=False) if not self.link.per_metric else \
                 self._add(metric)
             return
         self._current(metric)
 
     def _add(self, metric):
-        per = dict(self.link.per_metric)
-        per[metric] = self._one(self._result, metric)
+        per, key = dict(self.link.per_metric), self._key(metric)
         res = self._result
+        per[key] = self._one(res, metric)
         if getattr(res, "reference", None) is not None:
             diff, _ = difference_or_reason(res, metric)
             if diff is not None:
-                order = [*self.link.matrix_metrics, metric]
+                order = [*self.link.matrix_metrics, key]
                 scores = {m: s for m, s in zip(self.link.matrix_metrics,
                                                self._unpack(self.link.scores), strict=True)}
                 diffs = {m: s for m, s in zip(self.link.matrix_metrics,
                                               self._unpack(self.link.differences), strict=True)}
-                scores[metric], diffs[metric] = res.matrix(metric), diff
+                scores[key], diffs[key] = res.matrix(metric), diff
                 with self.link.hold_sync():
                     self.link.scores, order = pack_matrices({m: scores[m] for m in order})
                     self.link.differences, _ = pack_matrices({m: diffs[m] for m in order})
@@ -142,8 +161,13 @@ class TrustViews:
             out["gap"] = gap_series(result.gap_table(metric), list(result.layers_b))
         return out
 
+    def select(self, dataset: str, metric: str) -> None:
+        """Show one dataset's notes and gap (the result's ``selected`` is switched by Compare)."""
+        self.link.dataset = dataset
+        self._current(metric)
+
     def _current(self, metric):
-        data = self.link.per_metric.get(metric) or {}
+        data = self.link.per_metric.get(self._key(metric)) or {}
         self.heatmap.notes = data.get("notes", {})
         if self.chart is not None:
             self.chart.show(data.get("gap"), self.labels.get(metric, metric))

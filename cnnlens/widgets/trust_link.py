@@ -68,7 +68,8 @@ class TrustLink(anywidget.AnyWidget):
     shape = t.List(t.Int()).tag(sync=True)
     """list[int]: [La, Lb] of the matrices. Default []."""
     scores = t.Bytes(b"").tag(sync=True)
-    """bytes: float32 (M, La, Lb) A~B of ``matrix_metrics`` (restored after a difference)."""
+    """bytes: float32 (M, La, Lb) A~B of ``matrix_metrics`` (restored after a difference, and
+    switched among datasets without a kernel)."""
     differences = t.Bytes(b"").tag(sync=True)
     """bytes: float32 (M, La, Lb) A~B minus A~C of ``matrix_metrics``. Default b""."""
     matrix_metrics = t.List(t.Unicode()).tag(sync=True)
@@ -76,5 +77,13 @@ class TrustLink(anywidget.AnyWidget):
     difference_reason = t.Unicode("no reference model: pass reference=... to Compare").tag(
         sync=True)
     """str: why the difference mode is off ("" when it is available)."""
+    datasets = t.List(t.Unicode()).tag(sync=True)
+    """list[str]: names of the datasets of ``data={...}`` ([] for one dataset); with several,
+    the keys of ``per_metric`` and ``matrix_metrics`` are "dataset|metric". Default []."""
+    dataset = t.Unicode("").tag(sync=True)
+    """str: the dataset shown (one of ``datasets``; "" for one dataset). Default ""."""
+    spectra_dataset = t.Unicode("").tag(sync=True)
+    """str: the dataset whose spectra the page holds (the panes show the first one's images);
+    said next to the dataset buttons. Default ""."""
     mode = t.Enum(MODES, "scores").tag(sync=True)
     """str: "scores" (A~B) or "difference" (A~B minus A~C). Default "scores"."""

@@ -112,3 +112,41 @@ def test_warnings_and_chance_dimming_show(page, reference_export):
     faint = cmp.trust.link.per_metric["linear_cka"]["faint"]
     page.locator(f".cnnlens-trust{attr('data-faint', len(faint))}").wait_for()
     assert page.locator(".cnnlens-heatmap rect.heatmapcell[data-chance='below']").count() == len(faint)
+
+
+@pytest.fixture(scope="module")
+def datasets_export(tmp_path_factory):
+    cmp = cl.Compare(tiny_cnn(0), tiny_cnn(1), {"bright": IMAGES, "dark": IMAGES ** 4},
+                     metric="linear_cka", reference=tiny_cnn(2))
+    report = cmp.to_html(tmp_path_factory.mktemp("sets") / "datasets.html", images=[0])
+    return cmp, report
+
+
+def test_dataset_switch_works_on_the_exported_page(page, datasets_export):
+    cmp, report = datasets_export
+    open_page(page, report)
+    trust = page.locator(".cnnlens-trust[data-dataset='bright']")
+    trust.wait_for()
+
+    def values():
+        return page.locator(".cnnlens-heatmap text.cnnlens-cell-value").evaluate_all(
+            "ts => ts.map(t => t.textContent)")
+
+    bright = values()
+    assert bright == [f"{v:.2f}" for v in cmp.result["bright"].matrix("linear_cka").ravel()]
+    page.locator(".cnnlens-trust button[data-dataset='dark']").click()
+    page.locator(".cnnlens-trust[data-dataset='dark']").wait_for()
+    want = [f"{v:.2f}" for v in cmp.result["dark"].matrix("linear_cka").ravel()]
+    assert want != bright
+    page.wait_for_function("w => Array.from(document.querySelectorAll("
+                           "'.cnnlens-heatmap text.cnnlens-cell-value'), t => t.textContent)"
+                           ".join() === w.join()", arg=want)
+    assert "spectrum: the bright images" in page.locator(".cnnlens-datasets-note").inner_text()
+    # the difference mode reads the selected dataset's difference
+    page.locator(".cnnlens-trust button[data-mode='difference']").click()
+    diff = cmp.result["dark"].difference("linear_cka")
+    want = [f"{v:.2f}" for v in diff.ravel()]
+    page.wait_for_function("w => Array.from(document.querySelectorAll("
+                           "'.cnnlens-heatmap text.cnnlens-cell-value'), t => t.textContent)"
+                           ".join() === w.join()", arg=want)
+    screenshot(page, "offline-reference-datasets")
