@@ -116,6 +116,9 @@ def test_saved_result_round_trips_without_pickle(model, model_b, many_images, tm
     assert back.result("linear_cka", 0, 0).convention == res.result("linear_cka", 0, 0).convention
     assert back.reason("minibatch_cka", 0, 0) == res.reason("minibatch_cka", 0, 0)
     assert back.plan.total == res.plan.total and back.versions["torch"]
+    assert back.warnings == res.warnings
+    np.testing.assert_array_equal(back.chance("debiased_cka"), res.chance("debiased_cka"))
+    assert np.isnan(back.chance("svcca")).all()
     # a newer format is refused with a clear message
     import json
     with np.load(path) as z:

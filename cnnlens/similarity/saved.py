@@ -9,7 +9,10 @@ The file is one ``.npz`` (numpy's zip of arrays, read with ``allow_pickle=False`
 - ``<metric>.convention``: (La, Lb) int16 index into ``meta["conventions"][metric]``
   (a plan may give groups of layers different forms);
 - ``<metric>.rho`` (La, Lb, k) NaN-padded canonical correlations and ``<metric>.k``
-  (La, Lb, 2) the dimensions kept per side, for the CCA family.
+  (La, Lb, 2) the dimensions kept per side, for the CCA family;
+- ``<metric>.chance`` (La, Lb): the permutation-null chance level of the CKA metrics
+  (closed forms, as cheap as the cells); the CCA family's sampled null (20 CCAs per
+  cell) is not precomputed and reads NaN. ``meta["warnings"]``: the result's warnings.
 
 A torchrun job saves on rank 0; a notebook then opens it in ``cl.Compare(...,
 result=cl.load_result(path))`` without a pass over the data.
@@ -68,7 +71,8 @@ def save_result(res, path) -> None:
                 if m in _CCA and len(r.rho):
                     spectra[i, j] = r.rho
                     ks[i, j] = (r.k_x or 0, r.k_y or 0)
-        arrays |= {f"{m}.score": score, f"{m}.se": se, f"{m}.n": n, f"{m}.convention": conv}
+        arrays |= {f"{m}.score": score, f"{m}.se": se, f"{m}.n": n, f"{m}.convention": conv,
+                   f"{m}.chance": _chance(res, m, (la, lb))}
         conventions[m] = texts
         if m in _CCA:
             k = max((len(v) for v in spectra.values()), default=0)
@@ -85,10 +89,17 @@ def save_result(res, path) -> None:
                      "reduce": dict(getattr(res, "_reduce", {}))},
         "plan": plan.to_dict() if plan is not None else None,
         "conventions": conventions, "reasons": reasons, "versions": _versions(),
+        "warnings": list(getattr(res, "warnings", [])),
     }
     path = Path(path)
     with open(path, "wb") as f:  # np.savez appends ".npz" to a bare name; keep the user's
         np.savez_compressed(f, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def _chance(res, metric: str, shape) -> np.ndarray:
+    if metric in _CCA or not hasattr(res, "chance"):
+        return np.full(shape, np.nan)
+    return np.asarray(res.chance(metric), dtype=np.float64).reshape(shape)
 
 
 def load_result(path) -> SavedResult:
@@ -153,6 +164,17 @@ class SavedResult:
     def se(self, metric: str) -> np.ndarray:
         self._check(metric)
         return self._a[f"{metric}.se"].copy()
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.meta.get("warnings", []))
+
+    def chance(self, metric: str, i=None, j=None):
+        """Saved chance levels (CKA metrics; NaN for the CCA family, see the module)."""
+        self._check(metric)
+        c = self._a.get(f"{metric}.chance")
+        c = np.full((len(self.layers_a), len(self.layers_b)), np.nan) if c is None else c
+        return c.copy() if i is None else float(c[i, j])
 
     def convention(self, metric: str) -> str:
         self._check(metric)
