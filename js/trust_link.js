@@ -151,7 +151,9 @@ async function render({ model, el }) {
     marks[1].set("y", [arr("low_c"), arr("high_c")]);
     for (const [mk, side] of [[marks[2], "b"], [marks[3], "c"], [marks[4], "b"], [marks[5], "c"]]) mk.set("y", arr(`score_${side}`));
     marks[4].set("opacities", s.significant.map((v) => (v ? 1 : 0.4)));
-    chart.set("title", gapTitle(names(), label(metric())));
+    chart.set("title", gapTitle(names()));
+    const yAxis = chart.get("axes")?.[1];  // the y axis names the metric
+    if (yAxis?.set) yAxis.set("label", label(metric()));
   }
 
   function decorate() {

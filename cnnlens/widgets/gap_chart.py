@@ -12,8 +12,8 @@ chart from precomputed series when no kernel is there. The data come from
 ...             "high_c": [1.0, 0.94], "significant": [False, True], "row": [0, 1],
 ...             "column": [0, 1], "tips": ["", ""], "method": "jackknife", "skipped": []},
 ...            metric_label="linear CKA")
->>> chart.points_b.y.tolist(), chart.title
-([0.99, 0.79], 'linear CKA to real by depth: synthetic vs real_seed1')
+>>> chart.points_b.y.tolist(), chart.title, chart.axes[1].label
+([0.99, 0.79], 'similarity to real by depth: synthetic vs real_seed1', 'linear CKA')
 """
 from __future__ import annotations
 
@@ -29,9 +29,11 @@ B_COLOR, C_COLOR = "#d62728", "#2ca02c"  # data colours: B red, the reference gr
 EMPTY_TITLE = "similarity to A by depth: B vs reference (pass reference=... to Compare)"
 
 
-def gap_title(names, metric_label: str) -> str:
-    """The chart's title; mirror of ``gapTitle`` in js/trust_link.js."""
-    return f"{metric_label} to {names[0]} by depth: {names[1]} vs {names[2]}"
+def gap_title(names) -> str:
+    """The chart's title (the y axis names the metric); mirror of ``gapTitle`` in
+    js/lib/trust.js. Names are cut at 14 characters: a longer title ran off the figure."""
+    a, b, c = (n if len(n) <= 14 else n[:13] + "…" for n in names)
+    return f"similarity to {a} by depth: {b} vs {c}"
 
 
 def gap_legend(names) -> W.HTML:
@@ -40,8 +42,9 @@ def gap_legend(names) -> W.HTML:
         dashes = ' stroke-dasharray="5,3"' if dash else ""
         return (f'<svg width="26" height="10" aria-hidden="true"><line x1="1" y1="5" x2="25" '
                 f'y2="5" stroke="{color}" stroke-width="2.5"{dashes}/></svg>')
+    ref = names[2] if names[2] == "reference" else f"{names[2]} (reference)"
     rows = [(swatch(B_COLOR, False), f"{names[1]} (B) against {names[0]}"),
-            (swatch(C_COLOR, True), f"{names[2]} (reference) against {names[0]}"),
+            (swatch(C_COLOR, True), f"{ref} against {names[0]}"),
             ("", "bands: 95% interval of each score; a solid red point: the gap to the "
                  "reference is significant (95%); click a point to select its heatmap cell")]
     body = "".join(f'<div class="cnnlens-legend-row">{s} {html.escape(t)}</div>' for s, t in rows)
@@ -96,11 +99,13 @@ class GapChart(Figure):
         self.points_b, self.points_c = points(B_COLOR), points(C_COLOR)
         axes = [Axis(scale=x, label=f"layer of {names[0]} (depth)", tick_rotate=-30,
                      tick_style={"font-size": "10px"}),
-                Axis(scale=y, side="left", label="similarity", tick_format=".2f")]
+                Axis(scale=y, side="left", label="similarity", tick_format=".2f",
+                     label_offset="42px")]
         kwargs.setdefault("layout", {"width": "440px", "height": "260px"})
         kwargs.setdefault("fig_margin", {"top": 36, "bottom": 56, "left": 55, "right": 15})
         kwargs.setdefault("title", EMPTY_TITLE)
         kwargs.setdefault("display_toolbar", False)
+        kwargs.setdefault("title_style", {"font-size": "13px"})
         super().__init__(marks=[self.band_b, self.band_c, self.line_b, self.line_c,
                                 self.points_b, self.points_c], axes=axes, **kwargs)
         self.add_class("cnnlens-gap-chart")
@@ -114,7 +119,7 @@ class GapChart(Figure):
                 for m in marks:
                     m.visible = False
                 self.title = EMPTY_TITLE if series is None else \
-                    f"{gap_title(self.names, metric_label)}: no layer with both scores"
+                    f"{gap_title(self.names)}: no layer with both scores"
                 return
             x = np.array(series["layers"])
             for band, side in ((self.band_b, "b"), (self.band_c, "c")):
@@ -127,4 +132,5 @@ class GapChart(Figure):
             self.points_b.opacities = np.where(series["significant"], 1.0, 0.4).tolist()
             for m in marks:
                 m.visible = True
-            self.title = gap_title(self.names, metric_label)
+            self.title = gap_title(self.names)
+            self.axes[1].label = metric_label  # the y axis names the metric

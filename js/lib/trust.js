@@ -41,9 +41,10 @@ export function firstIndex(selected) {
   return Number.isInteger(k) ? k : null;
 }
 
-/** Title of the gap chart; mirror of cnnlens.widgets.gap_chart.gap_title. */
-export function gapTitle(names, label) {
-  return `${label} to ${names[0]} by depth: ${names[1]} vs ${names[2]}`;
+/** Title of the gap chart (the y axis names the metric); mirror of gap_chart.gap_title. */
+export function gapTitle(names) {
+  const [a, b, c] = names.map((n) => (n.length <= 14 ? n : `${n.slice(0, 13)}…`));
+  return `similarity to ${a} by depth: ${b} vs ${c}`;
 }
 
 /** Title of the heatmap in the difference mode. */

@@ -34,8 +34,9 @@ test("slabs of stacked matrices, and a symmetric range for differences", () => {
 });
 
 test("titles mirror gap_chart.gap_title", () => {
-  assert.equal(gapTitle(["real", "synthetic", "real_seed1"], "linear CKA"),
-    "linear CKA to real by depth: synthetic vs real_seed1");
+  assert.equal(gapTitle(["real", "synthetic", "real_seed1"]),
+    "similarity to real by depth: synthetic vs real_seed1");
+  assert.equal(gapTitle(["a", "trained_on_synthetic", "c"]), "similarity to a by depth: trained_on_sy… vs c");
   assert.equal(differenceTitle(["a", "b", "c"], "SVCCA"), "SVCCA: b − c");
 });
 
