@@ -6,7 +6,7 @@
 // move the selected cell. Everything here reads other widgets' models, so it keeps
 // working in an exported page without a kernel.
 import { floats } from "./lib/decode.js";
-import { hoverTip, moveSelection, paintValues, shorten, shortenTicks } from "./lib/heatmap_view.js";
+import { backgroundLuminance, hoverTip, moveSelection, paintValues, shorten, shortenTicks } from "./lib/heatmap_view.js";
 import { ensureStyle } from "./lib/style.js";
 
 export const HATCH_ID = "cnnlens-hatch";
@@ -298,8 +298,8 @@ async function render({ model, el }) {
       decorateCells(cs, { rows: rows(), columns: cols(), metric: label(hm.get("metric") || metric()),
         reasons: hm.get("reasons"), names: modelNames(), notes: hm.get("notes") });
       drawHighlights(cs, hl.row, hl.column);
-      paintValues(cs, rows().length, cols().length);
       const fig = heatmapEl();
+      paintValues(cs, rows().length, cols().length, undefined, fig ? backgroundLuminance(fig) : 1);
       if (fig) shortenTicks(fig, new Set([...rows(), ...cols()]));
     }
     addPaneToggles(root());

@@ -37,6 +37,17 @@ export function luminance(fill) {
   return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
 }
 
+/** Luminance of what shows behind `el`: the first ancestor with an opaque background (white if none). */
+export function backgroundLuminance(el) {
+  for (let n = el; n && n.nodeType === 1; n = n.parentElement) {
+    const bg = getComputedStyle(n).backgroundColor || "";
+    const m = /rgba?\(([^)]*)\)/.exec(bg);
+    const alpha = m ? Number((m[1].split(",")[3] ?? "1").trim()) : 0;
+    if (alpha > 0.5) return luminance(bg);
+  }
+  return 1;
+}
+
 function translateY(el) {
   const m = /translate\(\s*[-\d.e]+[ ,]+([-\d.e]+)/.exec(el?.getAttribute?.("transform") || "");
   return m ? Number(m[1]) : 0;
@@ -49,7 +60,7 @@ function translateY(el) {
  * @param {Element[]} cells rect.heatmapcell with bqplot's datum in __data__
  * @returns {number} writes made
  */
-export function paintValues(cells, la, lb, fillOf = (c) => getComputedStyle(c).fill) {
+export function paintValues(cells, la, lb, fillOf = (c) => getComputedStyle(c).fill, bgLum = 1) {
   const g = cells[0]?.parentNode?.parentNode;
   if (!g) return 0;
   // plain child walks, no selectors: cheap, and the same in every DOM
@@ -86,7 +97,10 @@ export function paintValues(cells, la, lb, fillOf = (c) => getComputedStyle(c).f
     const x = (Number(cell.getAttribute("x")) || 0) + (Number(cell.getAttribute("width")) || 0) / 2;
     const y = translateY(cell.parentNode) + (Number(cell.getAttribute("y")) || 0)
       + (Number(cell.getAttribute("height")) || 0) / 2;
-    const lum = luminance(fillOf(cell));
+    // a dimmed cell (trust_link.js sets its opacity) shows the background through it
+    const alpha = Number(cell.style?.opacity || 1);
+    const own = luminance(fillOf(cell));
+    const lum = own == null ? null : alpha * own + (1 - alpha) * bgLum;
     const fill = lum == null ? "none" : lum > 0.35 ? "#000" : "#fff";
     const size = Math.max(8, Math.min(13, (Number(cell.getAttribute("height")) || 20) / 3));
     for (const [k, val] of [["x", x.toFixed(1)], ["y", y.toFixed(1)], ["fill", fill],

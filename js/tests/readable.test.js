@@ -113,6 +113,9 @@ test("paintValues: printed for small matrices, idempotent, removed for big ones"
   assert.equal(texts[3].getAttribute("y"), "30.0");
   assert.equal(texts[0].getAttribute("fill"), "#000", "dark text on a light cell");
   assert.equal(paintValues(cells, 2, 2, fill), 0, "second pass writes nothing");
+  cells[0].style.opacity = "0.25";  // dimmed (below chance) over a dark page: light text
+  paintValues(cells, 2, 2, fill, 0.01);
+  assert.equal(g.querySelector('text[data-cell="0,0"]').getAttribute("fill"), "#fff");
   assert.equal(paintValues(cells, 13, 2, fill), 1);
   assert.equal(g.querySelectorAll("text.cnnlens-cell-value").length, 0);
 });

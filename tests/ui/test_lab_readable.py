@@ -126,6 +126,26 @@ TEXTS = [".cnnlens-tree .cnnlens-tree-name", ".cnnlens-tree .cnnlens-dim", ".cnn
          ".cnnlens-grid select", ".cnnlens-dim"]
 
 
+# the values printed in heatmap cells against their cell, dimmed cells blended over the page
+CELL_VALUES = """() => {
+  const rgb = (s) => (s.match(/[\d.]+/g) || [0, 0, 0]).slice(0, 3).map(Number);
+  const lum = (c) => { const l = c.map((v) => { v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+  let page = [255, 255, 255];
+  for (let n = document.querySelector('.cnnlens-heatmap'); n; n = n.parentElement) {
+    const bg = getComputedStyle(n).backgroundColor; const m = bg.match(/[\d.]+/g) || [];
+    if (m.length === 3 || (m.length === 4 && +m[3] > 0.5)) { page = rgb(bg); break; } }
+  return Array.from(document.querySelectorAll('.cnnlens-heatmap rect.heatmapcell')).map((c) => {
+    const t = document.querySelector(`text.cnnlens-cell-value[data-cell="${c.dataset.row},${c.dataset.col}"]`);
+    if (!t || !t.textContent) return null;
+    const a = Number(getComputedStyle(c).opacity);
+    const cell = rgb(getComputedStyle(c).fill).map((v, k) => a * v + (1 - a) * page[k]);
+    const [hi, lo] = [lum(rgb(getComputedStyle(t).fill)), lum(cell)].sort((x, y) => y - x);
+    return {text: t.textContent, ratio: (hi + 0.05) / (lo + 0.05)};
+  }).filter(Boolean); }"""
+
+
 def set_theme(page, name, light):
     page.evaluate("(t) => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})", name)
     page.wait_for_function("(light) => document.body.dataset.jpThemeLight === String(light)", arg=light)
@@ -190,6 +210,8 @@ def test_dark_theme_text_is_readable_and_compare_screenshots(lab_laptop):
     try:
         set_theme(page, "JupyterLab Dark", light=False)
         bad = low_contrast(page)
+        bad += [f"cell value {v['text']}: {v['ratio']:.2f}" for v in page.evaluate(CELL_VALUES)
+                if v["ratio"] < 3]  # 3:1, large-text contrast: the values are 10-13 px bold digits
         shoot_compare(page, "dark")
         assert bad == [], "dark theme: text under 4.5:1 contrast\n" + "\n".join(bad)
     finally:
