@@ -100,6 +100,7 @@ async function render({ model, el }) {
   let shown = "scores";   // the mode the heatmap shows now
   let saved = null;       // the colour scale's settings before the difference mode
   let savedBar = null;    // and the colour bar's ticks
+  let savedLabels = null; // and the heatmap's metric names
   let applying = false;   // our own changes must not trigger a re-apply
 
   function paintMode() {
@@ -124,6 +125,16 @@ async function render({ model, el }) {
           savedBar = null;
           if (colorBar.get("label") !== label(m)) colorBar.set("label", label(m));
         }
+      }
+      // the cells' tooltips name what they show (compare_link reads the heatmap's labels)
+      if (want === "difference") {
+        if (!savedLabels) savedLabels = { ...(hm.get("metric_labels") || {}) };
+        const diffLabels = Object.fromEntries((model.get("metrics") || []).map(
+          (k) => [k, differenceTitle(names(), savedLabels[k] || label(k))]));
+        hm.set("metric_labels", diffLabels);
+      } else if (savedLabels) {
+        hm.set("metric_labels", savedLabels);
+        savedLabels = null;
       }
       if (want === "difference") {
         if (!saved && sc) saved = { min: sc.get("min"), max: sc.get("max"), scheme: sc.get("scheme") };

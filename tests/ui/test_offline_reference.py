@@ -90,6 +90,7 @@ def test_difference_mode_recolours_the_heatmap_and_back(page, reference_export):
     cell = page.locator(f".cnnlens-heatmap rect.heatmapcell{attr('data-row', 0)}{attr('data-col', 0)}")
     tip = cell.get_attribute("aria-label")
     assert "synthetic" in tip and "seed1" in tip and "±" in tip, tip
+    assert "linear CKA: synthetic − seed1 = " in tip, tip  # the value shown is the difference
     screenshot(page, "offline-reference-difference")
     # a metric switch keeps the mode (recoloured from that metric's difference)
     page.locator(".cnnlens-compare select").first.select_option(label="SVCCA")
