@@ -15,6 +15,7 @@ export { currentPayload };
 // "auto": diverging and centred on zero for a signed layer, viridis otherwise
 const COLORMAPS = [["auto", "auto colours"], "viridis", "magma", "gray", "rdbu"];
 const HOVER_MS = 30;
+const BUSY_MS = 500;  // a wait longer than this shows a progress bar (issue 11: 3 s of nothing)
 
 /**
  * Layout for a decoded payload in a box cssWidth wide: tiles reflow to the width, and a
@@ -104,6 +105,18 @@ async function render({ model, el }) {
       "and images; uploads, recomputation and Run need the live notebook." });
   const note = h("div", { className: "cnnlens-note" });
   const bar = colorBarBox();
+  const busy = h("progress", { className: "cnnlens-busy", hidden: true, attrs: { "aria-label": "computing" } });
+  let busyTimer = null;
+  const setBusy = (on) => {
+    if (!on) {
+      if (busyTimer !== null) clearTimeout(busyTimer);
+      busyTimer = null;
+      busy.hidden = true;
+      root.dataset.busy = "0";
+    } else if (busyTimer === null && busy.hidden) {
+      busyTimer = setTimeout(() => { busyTimer = null; busy.hidden = false; root.dataset.busy = "1"; }, BUSY_MS);
+    }
+  };
   const error = h("div", { className: "cnnlens-error", attrs: { role: "alert" } });
   const canvas = h("canvas", { className: "cnnlens-canvas", tabIndex: 0 });
   const selMark = h("div", { className: "cnnlens-mark sel", hidden: true });
@@ -113,7 +126,7 @@ async function render({ model, el }) {
   const root = h("div", { className: `cnnlens-view cnnlens-grid${live ? "" : " cnnlens-static"}`,
     attrs: { "data-rendered": "0" } }, [
     h("div", { className: "cnnlens-toolbar" }, [layerSel, normSel, sortSel, cmapSel, pager, badge]),
-    note, bar, error, wrap,
+    note, busy, bar, error, wrap,
   ]);
   el.append(root);
 
@@ -142,8 +155,10 @@ async function render({ model, el }) {
       root.dataset.rendered = "0";
       // no kernel: nothing will come; say so rather than wait forever
       note.textContent = live ? `computing ${model.get("layer")}…` : `${model.get("layer")}: ${NOT_EXPORTED}`;
+      setBusy(live);
       return;
     }
+    setBusy(false);
     if (!p.data) {  // the kernel could not compute this selection; the error says why
       shown = null;
       sizeCanvas(canvas, { width: 0, height: 0, zoom: 1 });
@@ -253,6 +268,7 @@ async function render({ model, el }) {
   fillLayers();
   L.width(root, paint);
   L.add(() => hover.cancel());
+  L.add(() => setBusy(false));
 
   paint();
   return () => {

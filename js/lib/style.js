@@ -23,6 +23,7 @@ const CSS = `
 .cnnlens-view button:disabled { color: var(--jp-ui-font-color3, #999); }
 .cnnlens-static-badge { margin-left: auto; color: var(--jp-ui-font-color2, #666); font-size: 10px;
   border: 1px solid var(--jp-border-color2, #ddd); border-radius: 6px; padding: 0 5px; cursor: help; }
+.cnnlens-busy { display: block; width: 160px; height: 6px; margin: 2px 0 4px; }
 .cnnlens-note { color: var(--jp-ui-font-color2, #555); margin: 2px 0 4px; min-height: 1.4em; }
 .cnnlens-error { color: var(--jp-ui-font-color1, #222);
   background: color-mix(in srgb, var(--jp-error-color1, #d32f2f) 14%, transparent);

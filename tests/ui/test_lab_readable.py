@@ -265,3 +265,22 @@ def test_upload_is_selected_in_view_and_controls_say_what_they_do(lab_laptop, tm
         return a.top >= b.top - 1 && a.bottom <= b.bottom + 1; }""",
                            arg=[thumb.element_handle(), strip.element_handle()], timeout=2000)
     assert_still(page, before, "an upload")
+
+
+def test_a_slow_layer_shows_progress_then_the_tiles(lab_laptop):
+    nb, page = lab_laptop, lab_laptop.page
+    a = pane(page, "a")
+    grid = a.locator(".cnnlens-grid")
+    # the kernel takes 1.5 s for this pane's activations (a big model on a slow machine)
+    nb.execute("import time as _t; _act = cmp.lens_a.inspector.activations\n"
+               "cmp.lens_a.inspector.activations = lambda *a, **k: (_t.sleep(1.5), _act(*a, **k))[1]")
+    try:
+        target = next(n for n in nb.eval("cmp.lens_a.grid.layers") if n != nb.eval("cmp.lens_a.layer"))
+        a.locator(f".cnnlens-tree {attr('data-layer-name', target)}").click()
+        # within the wait, after about 0.5 s: a progress bar, not 1.5 s of nothing
+        grid.locator("progress.cnnlens-busy").wait_for(state="visible", timeout=1300)
+        assert grid.get_attribute("data-busy") == "1"
+        grid.and_(page.locator(f"{attr('data-layer', target)}[data-rendered='1']")).wait_for()
+        assert not grid.locator("progress.cnnlens-busy").is_visible()
+    finally:
+        nb.execute("cmp.lens_a.inspector.activations = _act")
