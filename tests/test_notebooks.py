@@ -117,7 +117,7 @@ def test_teaching_executes(run_notebook, tmp_path):
     nb = run_notebook("03_teaching.ipynb")
     assert "same numbers: True" in _stream_text(nb)
     if any("to_html" in c.source for c in nb.cells if c.cell_type == "code"):
-        pages = list(tmp_path.glob("lesson_*.html"))
+        pages = list(tmp_path.glob("exported/lesson_*.html"))  # a gitignored folder
         assert len(pages) == 2 and all(p.stat().st_size > 0 for p in pages)
 
 
