@@ -161,7 +161,7 @@ def test_trust_link_state_round_trips():
                                                                   "faint": {}, "gap": None}})
     state = link.get_state()
     assert state["warnings"] == ["few images"] and state["mode"] == "scores"
-    with pytest.raises(Exception):  # noqa: B017, PT011 - traitlets' TraitError
+    with pytest.raises(Exception):  # noqa: B017 - traitlets' TraitError
         link.set_state({"mode": "sideways"})
 
 

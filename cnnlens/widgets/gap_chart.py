@@ -45,8 +45,8 @@ def gap_legend(names) -> W.HTML:
     ref = names[2] if names[2] == "reference" else f"{names[2]} (reference)"
     rows = [(swatch(B_COLOR, False), f"{names[1]} (B) against {names[0]}"),
             (swatch(C_COLOR, True), f"{ref} against {names[0]}"),
-            ("", "bands: 95% interval of each score; a solid red point: the gap to the "
-                 "reference is significant (95%); click a point to select its heatmap cell")]
+            ("", ("bands: 95% interval of each score; a solid red point: the gap to the "
+                  "reference is significant (95%); click a point to select its heatmap cell"))]
     body = "".join(f'<div class="cnnlens-legend-row">{s} {html.escape(t)}</div>' for s, t in rows)
     legend = W.HTML(f'<div class="cnnlens-view cnnlens-gap-legend">{body}</div>',
                     layout=W.Layout(max_width="440px"))  # the chart's width: no row of its own

@@ -74,7 +74,7 @@ def test_gap_chart_point_selects_the_cell_and_both_panes_follow(page, reference_
 
 
 def test_difference_mode_recolours_the_heatmap_and_back(page, reference_export):
-    cmp, report = reference_export
+    _, report = reference_export
     open_page(page, report)
     trust = page.locator(".cnnlens-trust")
     before = fills(page)
