@@ -156,7 +156,13 @@ async function render({ model, el }) {
   function drawChart() {
     // the kernel draws the chart itself; without one, switch it to this metric's series
     const s = data()?.gap;
-    if (live() || !s || marks.length < 6) return;
+    if (live() || marks.length < 6) return;
+    if (!s) {  // not precomputed for this metric (costly chance levels): say so, draw nothing
+      for (const mk of marks) mk.set("visible", false);
+      chart.set("title", `${gapTitle(names())}: not in this page for ${label(metric())}`);
+      return;
+    }
+    for (const mk of marks) mk.set("visible", true);
     const arr = (k) => Float64Array.from(s[k], (v) => (v == null ? NaN : v));
     marks[0].set("y", [arr("low_b"), arr("high_b")]);
     marks[1].set("y", [arr("low_c"), arr("high_c")]);
@@ -227,7 +233,7 @@ async function render({ model, el }) {
     const list = model.get("warnings") || [];
     warn.replaceChildren(...list.map((w) => { const li = document.createElement("li"); li.textContent = w; return li; }));
     warn.hidden = list.length === 0;
-    if (!live() && hm && d) hm.set("notes", d.notes || {});  // the kernel sets them itself
+    if (!live() && hm) hm.set("notes", d?.notes || {});  // the kernel sets them itself
     drawChart();
     paintMode();
     schedule();

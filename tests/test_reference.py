@@ -217,3 +217,22 @@ def test_compare_switches_dataset(three, two_sets):
             w.dataset = "nope"
     finally:
         w.close()
+
+
+def test_cca_chance_is_left_out_of_large_matrices(three, images, monkeypatch):
+    from cnnlens.widgets import compare_trust
+
+    monkeypatch.setattr(compare_trust, "CCA_CHANCE_UP_TO", 1)  # as if the matrix were large
+    a, b, c = three
+    w = Compare(a, b, images, metric="svcca", reference=c)
+    try:
+        assert w.wait(120)
+        per = w.trust.link.per_metric
+        assert "svcca" in per and "pwcca" not in per  # the current one, not the other CCAs
+        assert METRIC in per and "chance" in next(iter(per[METRIC]["notes"].values()))
+        assert not any("chance" in n for n in per["svcca"]["notes"].values())
+        assert per["svcca"]["faint"] == {} and per["svcca"]["gap"] is None
+        assert "cl.gap_table" in w.trust.chart.title
+        assert "±" in w.heatmap.tooltip_text(0, 0) or "reference" in w.heatmap.tooltip_text(0, 0)
+    finally:
+        w.close()

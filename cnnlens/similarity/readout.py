@@ -78,13 +78,15 @@ def difference_or_reason(res, metric: str) -> tuple[np.ndarray | None, str]:
     return res.difference(metric), ""
 
 
-def cell_notes(res, metric: str, below: dict | None = None, names=("B", "reference")) -> dict:
+def cell_notes(res, metric: str, below: dict | None = None, names=("B", "reference"),
+               chance: bool = True) -> dict:
     """``{(i, j): text}``: the lines a cell's tooltip adds under its score.
 
-    Its standard error, its chance level, and with a reference (same layers as B) the
-    reference's score of the same layers and the difference.
+    Its standard error, its chance level (unless ``chance=False``: for the CCA family it
+    costs 20 CCAs per cell), and with a reference (same layers as B) the reference's score
+    of the same layers and the difference.
     """
-    below = below_chance(res, metric) if below is None else below
+    below = (below_chance(res, metric) if chance else {}) if below is None else below
     ref = getattr(res, "reference", None)
     same = ref is not None and res.same_layers
     out = {}
@@ -101,9 +103,9 @@ def cell_notes(res, metric: str, below: dict | None = None, names=("B", "referen
                     lines.append(f"{names[0]} − {names[1]} = {r.score - c.score:+.3f}")
             elif _finite(r.se):
                 lines.append(f"± {r.se:.3f} (standard error)")
-            chance = res.chance(metric, i, j)
-            if _finite(chance):
-                lines.append(f"chance (images shuffled) {chance:.3f}")
+            level = res.chance(metric, i, j) if chance else float("nan")
+            if _finite(level):
+                lines.append(f"chance (images shuffled) {level:.3f}")
             if (i, j) in below:
                 lines.append(below[i, j])
             if lines:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..similarity.datasets import DatasetResults
+from ..similarity.plan import FAMILY
 from ..similarity.readout import below_chance, cell_notes, difference_or_reason, gap_series
 from .activation_grid import describe
 from .compare_link import pack_matrices
@@ -23,6 +24,11 @@ __all__ = ["TrustViews"]
 #: the end of the pass (the exported page switches metric without a kernel); above, the
 #: current metric's only, the others on a switch
 ALL_METRICS_UP_TO = 400
+#: the CCA family's chance level is the mean of 20 shuffled CCAs per cell
+#: (``trust.PERMUTATIONS``): computed for every cell only up to this many cells (the
+#: heatmap's, or the gap chart's two per row), and for other metrics than the one shown
+#: only then; the CKA family's is a closed form, always computed
+CCA_CHANCE_UP_TO = 64
 
 
 def _pack(cells: dict) -> dict:
@@ -85,7 +91,8 @@ class TrustViews:
         cells = len(result.layers_a) * len(result.layers_b)
         if all_metrics is None:
             all_metrics = cells <= ALL_METRICS_UP_TO
-        metrics = list(self.labels) if all_metrics else [metric]
+        cheap = [m for m in self.labels if m == metric or self._cheap(result, m)]
+        metrics = cheap if all_metrics else [metric]
         several = isinstance(result, DatasetResults)
         subs = {n: result[n] for n in result.names} if several else {None: result}
         per, warnings, scores, diffs, reason = {}, [], {}, {}, ""
@@ -153,11 +160,18 @@ class TrustViews:
         la, lb = self.link.shape
         return np.frombuffer(buf, dtype=np.float32).reshape(-1, la, lb)
 
+    @staticmethod
+    def _cheap(result, metric) -> bool:
+        """Whether every cell's chance level of ``metric`` is cheap here (see CCA_CHANCE_UP_TO)."""
+        return FAMILY[metric] == "cka" or \
+            len(result.layers_a) * len(result.layers_b) <= CCA_CHANCE_UP_TO
+
     def _one(self, result, metric) -> dict:
-        below = below_chance(result, metric)
-        out = {"notes": _pack(cell_notes(result, metric, below, names=self.names[1:])),
-               "faint": _pack(below), "gap": None}
-        if self.chart is not None:
+        chance = self._cheap(result, metric)
+        below = below_chance(result, metric) if chance else {}
+        notes = cell_notes(result, metric, below, names=self.names[1:], chance=chance)
+        out = {"notes": _pack(notes), "faint": _pack(below), "gap": None}
+        if self.chart is not None and (chance or 2 * len(result.layers_a) <= CCA_CHANCE_UP_TO):
             out["gap"] = gap_series(result.gap_table(metric), list(result.layers_b))
         return out
 
@@ -170,4 +184,9 @@ class TrustViews:
         data = self.link.per_metric.get(self._key(metric)) or {}
         self.heatmap.notes = data.get("notes", {})
         if self.chart is not None:
-            self.chart.show(data.get("gap"), self.labels.get(metric, metric))
+            label = self.labels.get(metric, metric)
+            if data and data.get("gap") is None:  # left out: 20 CCAs per cell for its chance
+                self.chart.show({"layers": []}, label,
+                                why=f"not drawn for {label} here, see cl.gap_table")
+            else:
+                self.chart.show(data.get("gap"), label)

@@ -110,8 +110,9 @@ class GapChart(Figure):
                                 self.points_b, self.points_c], axes=axes, **kwargs)
         self.add_class("cnnlens-gap-chart")
 
-    def show(self, series: dict | None, metric_label: str = "similarity") -> None:
-        """Draw one metric's series (from ``gap_series``), or clear with ``None``."""
+    def show(self, series: dict | None, metric_label: str = "similarity", why: str = "") -> None:
+        """Draw one metric's series (from ``gap_series``), or clear with ``None``; ``why``:
+        what the title says when the series is empty."""
         marks = (self.band_b, self.band_c, self.line_b, self.line_c, self.points_b,
                  self.points_c)
         with self.hold_sync():
@@ -119,7 +120,7 @@ class GapChart(Figure):
                 for m in marks:
                     m.visible = False
                 self.title = EMPTY_TITLE if series is None else \
-                    f"{gap_title(self.names)}: no layer with both scores"
+                    f"{gap_title(self.names)}: {why or 'no layer with both scores'}"
                 return
             x = np.array(series["layers"])
             for band, side in ((self.band_b, "b"), (self.band_c, "c")):
