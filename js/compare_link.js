@@ -6,7 +6,8 @@
 // move the selected cell. Everything here reads other widgets' models, so it keeps
 // working in an exported page without a kernel.
 import { floats } from "./lib/decode.js";
-import { backgroundLuminance, hoverTip, moveSelection, paintValues, shorten, shortenTicks } from "./lib/heatmap_view.js";
+import { backgroundLuminance, heatmapControls, paintValues, shorten, shortenTicks } from "./lib/heatmap_view.js";
+import { addPaneToggles } from "./lib/panes.js";
 import { ensureStyle } from "./lib/style.js";
 
 export const HATCH_ID = "cnnlens-hatch";
@@ -214,30 +215,6 @@ export function drawHighlights(cells, row, column) {
   }
 }
 
-/**
- * A "full Lens" / "compact" button at the head of each Compare pane (idempotent): the
- * compact pane shows the grid and the neuron detail, the full one the whole Lens. View
- * state only (no trait): it works the same with and without a kernel.
- */
-export function addPaneToggles(compare) {
-  for (const pane of compare?.querySelectorAll(".cnnlens-compare-pane") || []) {
-    if (pane.querySelector(":scope > .cnnlens-pane-toggle, :scope .cnnlens-pane-toggle")) continue;
-    const button = pane.ownerDocument.createElement("button");
-    button.className = "cnnlens-pane-toggle";
-    const say = () => {
-      const compact = pane.classList.contains("cnnlens-compact");
-      button.textContent = compact ? "full Lens ▾" : "compact ▴";
-      button.title = compact ? "show this model's layer tree, images and filters"
-        : "back to the grid and the neuron detail";
-      button.setAttribute("aria-expanded", String(!compact));
-    };
-    button.addEventListener("click", () => { pane.classList.toggle("cnnlens-compact"); say(); });
-    say();
-    const head = pane.firstElementChild;  // the pane's title
-    if (head) { head.classList.add("cnnlens-pane-head"); head.append(button); } else pane.prepend(button);
-  }
-}
-
 /** Resolve an "IPY_MODEL_<id>" trait value to the widget model (or null). */
 async function resolve(model, name) {
   const ref = model.get(name);
@@ -408,47 +385,11 @@ async function render({ model, el }) {
 
   // Hover tip and keyboard on the heatmap figure (its element appears after render).
   const heatmapEl = () => root()?.querySelector(".cnnlens-heatmap") || null;
-  const tip = document.createElement("div");
-  tip.className = "cnnlens-tip cnnlens-heatmap-tip";
-  tip.hidden = true;
-  let figEl = null;
-  const outline = document.createElementNS("http://www.w3.org/2000/svg", "rect");
-  outline.setAttribute("class", "cnnlens-hover-cell");
-  outline.setAttribute("style", "fill:none;stroke:#fff;stroke-width:2px;pointer-events:none;"
-    + "outline:1px solid #000");
-  outline.setAttribute("visibility", "hidden");
-  const onMove = (ev) => {
-    const cell = ev.target.closest?.("rect.heatmapcell") || null;
-    if (cell && outline.parentNode !== cell.parentNode?.parentNode) cell.parentNode?.parentNode?.appendChild(outline);
-    hoverTip(figEl, tip, outline, cell, ev);
-  };
-  const onLeave = () => { tip.hidden = true; outline.setAttribute("visibility", "hidden"); };
-  const onKey = (ev) => {
-    const next = moveSelection(lastPair(hm.get("selected")), ev.key, rows().length, cols().length);
-    if (!next) return;
-    ev.preventDefault();  // arrows must not scroll the notebook
-    hm.set("selected", [next]);
-    save(hm);
-  };
-  function wire(fig) {
-    if (!fig || fig === figEl || !hm) return;
-    figEl = fig;
-    if (getComputedStyle(fig).position === "static") fig.style.position = "relative";
-    fig.append(tip);
-    fig.tabIndex = 0;
-    fig.setAttribute("role", "grid");
-    fig.setAttribute("aria-label", "similarity heatmap: arrow keys move the selected cell");
-    fig.addEventListener("mousemove", onMove);
-    fig.addEventListener("mouseleave", onLeave);
-    fig.addEventListener("keydown", onKey);
-  }
-  const unwire = () => {
-    if (!figEl) return;
-    figEl.removeEventListener("mousemove", onMove);
-    figEl.removeEventListener("mouseleave", onLeave);
-    figEl.removeEventListener("keydown", onKey);
-    tip.remove(); outline.remove();
-  };
+  const controls = hm ? heatmapControls({
+    rows: () => rows().length, cols: () => cols().length,
+    selected: () => lastPair(hm.get("selected")),
+    select: (pair) => { hm.set("selected", [pair]); save(hm); },
+  }) : null;
 
   let tries = 0; // the view is attached to the page after render; stop looking after 60 s
   // bqplot redraws cells (new rects, or restyled fills on every selection): re-apply.
@@ -462,8 +403,8 @@ async function render({ model, el }) {
       watched = r;
       schedule();
     }
-    wire(heatmapEl());
-    return !!r && (!!figEl || tries > 20);  // a figure comes with its root, or not at all
+    controls?.wire(heatmapEl());
+    return !!r && (!!controls?.wired() || tries > 20);  // a figure comes with its root, or not at all
   };
   const poll = setInterval(() => { if (attach() || ++tries > 600) clearInterval(poll); }, 100);
   attach();
@@ -474,7 +415,7 @@ async function render({ model, el }) {
 
   return () => {
     clearInterval(poll);
-    unwire();
+    controls?.unwire();
     observer.disconnect();
     for (const [m, ev, fn] of subs) m.off(ev, fn);
     for (const k of mine) model.off(`change:${k}`, showStatus);

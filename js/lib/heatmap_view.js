@@ -142,6 +142,61 @@ export function shortenTicks(fig, names) {
 }
 
 /**
+ * The heatmap figure's own controls: a fast hover tip with the cell outlined, and arrow
+ * keys that move the selected cell. `wire(fig)` attaches them to the figure's element once
+ * it exists (idempotent); `unwire()` removes every listener and element it added.
+ * @param {{rows: () => number, cols: () => number, selected: () => (number[]|null),
+ *   select: (pair: number[]) => void}} sel the selection, read and written through the model
+ */
+export function heatmapControls(sel) {
+  const doc = document;
+  const tip = doc.createElement("div");
+  tip.className = "cnnlens-tip cnnlens-heatmap-tip";
+  tip.hidden = true;
+  const outline = doc.createElementNS(SVG, "rect");
+  outline.setAttribute("class", "cnnlens-hover-cell");
+  outline.setAttribute("style", "fill:none;stroke:#fff;stroke-width:2px;pointer-events:none;outline:1px solid #000");
+  outline.setAttribute("visibility", "hidden");
+  let fig = null;
+  const onMove = (ev) => {
+    const cell = ev.target.closest?.("rect.heatmapcell") || null;
+    const g = cell?.parentNode?.parentNode;
+    if (g && outline.parentNode !== g) g.appendChild(outline);
+    hoverTip(fig, tip, outline, cell, ev);
+  };
+  const onLeave = () => { tip.hidden = true; outline.setAttribute("visibility", "hidden"); };
+  const onKey = (ev) => {
+    const next = moveSelection(sel.selected(), ev.key, sel.rows(), sel.cols());
+    if (!next) return;
+    ev.preventDefault();  // arrows must not scroll the notebook
+    sel.select(next);
+  };
+  return {
+    wired: () => fig !== null,
+    wire(el) {
+      if (!el || el === fig) return;
+      fig = el;
+      if (getComputedStyle(el).position === "static") el.style.position = "relative";
+      el.append(tip);
+      el.tabIndex = 0;
+      el.setAttribute("role", "grid");
+      el.setAttribute("aria-label", "similarity heatmap: arrow keys move the selected cell");
+      el.addEventListener("mousemove", onMove);
+      el.addEventListener("mouseleave", onLeave);
+      el.addEventListener("keydown", onKey);
+    },
+    unwire() {
+      if (!fig) return;
+      fig.removeEventListener("mousemove", onMove);
+      fig.removeEventListener("mouseleave", onLeave);
+      fig.removeEventListener("keydown", onKey);
+      tip.remove();
+      outline.remove();
+    },
+  };
+}
+
+/**
  * Show the tip for `cell` next to the pointer, inside `box` (the figure element), and
  * outline the cell. `tip` is an HTML element absolutely positioned in `box`.
  */
