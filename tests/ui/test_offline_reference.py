@@ -51,10 +51,10 @@ def test_gap_chart_point_selects_the_cell_and_both_panes_follow(page, reference_
     open_page(page, report)
     chart = page.locator(".cnnlens-gap-chart")
     layers = cmp.heatmap.layers_a
-    chart.locator(attr("data-points", len(layers))).or_(chart).first.wait_for()
-    assert chart.get_attribute("data-points") == str(len(layers))
+    page.locator(f".cnnlens-gap-chart{attr('data-points', len(layers))}").wait_for()
     dots = chart.locator(".dot")
-    assert dots.count() == 2 * len(layers)  # B's and the reference's points
+    dots.nth(2 * len(layers) - 1).wait_for()  # B's and the reference's points
+    assert dots.count() == 2 * len(layers)
     assert "real by depth: synthetic vs seed1" in chart.inner_text()
     k = len(layers) - 1  # the last layer (fc): its cell is (k, k), names match
     scroll = page.evaluate("() => [scrollX, scrollY]")
