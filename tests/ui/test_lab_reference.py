@@ -54,7 +54,7 @@ def test_point_click_selects_cell_in_python_and_both_panes_follow(lab_reference)
     layers_a = nb.eval("cmp.heatmap.layers_a")
     layers_b = nb.eval("cmp.heatmap.layers_b")
     chart = page.locator(".cnnlens-gap-chart")
-    chart.locator(".dot").first.wait_for()
+    chart.locator(".dot").nth(2 * len(layers_a) - 1).wait_for()  # B's and the reference's
     assert chart.locator(".dot").count() == 2 * len(layers_a)
     k = 1
     since = nb.log.mark()
