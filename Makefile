@@ -41,7 +41,9 @@ chromium: ## install Debian's chromium for the browser tests (as root, when miss
 demo: setup ## train/load the demo models and open the quickstart in JupyterLab
 	$(PY) -m cnnlens.demo
 ifdef HEADLESS
-	$(VENV)/bin/jupyter execute $(NOTEBOOK)
+	@$(VENV)/bin/jupyter execute $(NOTEBOOK) 2>/dev/null && \
+	  echo "make demo: OK - demo models ready, $(NOTEBOOK) executed without error" || \
+	  { echo "make demo: $(NOTEBOOK) failed; rerun: $(VENV)/bin/jupyter execute $(NOTEBOOK)"; exit 1; }
 else
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(NOTEBOOK)
 endif
