@@ -33,10 +33,10 @@ from cnnlens.inputs import (
     model_device,
     model_dtype,
 )
-from cnnlens.probe import Layer, resolve
+from cnnlens.layers import Layer, resolve
 
-__all__ = ["ForwardError", "NonFiniteError", "Recording", "capture", "eval_mode", "pick_tensor",
-           "recording", "stream", "tap", "trace"]
+__all__ = ["ForwardError", "NonFiniteError", "Recording", "capture", "pick_tensor", "recording",
+           "stream", "tap", "trace"]
 
 
 class ForwardError(RuntimeError):
@@ -185,7 +185,7 @@ def recording(model: nn.Module, layers, pick=None) -> Iterator[Recording]:
     ----------
     model : nn.Module
     layers : selector
-        Anything :meth:`cnnlens.probe.LayerTree.select` takes (``"name:1"``: 2nd call).
+        Anything :meth:`cnnlens.layers.LayerTree.select` takes (``"name:1"``: 2nd call).
     pick : int, str, callable or dict, optional
         How to choose a tensor from tuple/dict outputs (see :func:`pick_tensor`);
         a dict maps layer names to picks.

@@ -10,11 +10,11 @@ from cnnlens.capture import (
     ForwardError,
     NonFiniteError,
     capture,
-    eval_mode,
     pick_tensor,
     recording,
     stream,
 )
+from cnnlens.inputs import eval_mode
 
 
 def test_capture_matches_manual_forward(model, images):
