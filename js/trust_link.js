@@ -7,7 +7,7 @@
 import { lastPair, modelId } from "./compare_link.js";
 import { floats } from "./lib/decode.js";
 import { ensureStyle } from "./lib/style.js";
-import { diffRange, differenceTitle, dimCells, firstIndex, gapTitle, pairOfPoint, pointOfPair, slab } from "./lib/trust.js";
+import { diffRange, differenceTitle, dimCells, ensureChanceHatch, firstIndex, gapTitle, pairOfPoint, pointOfPair, slab } from "./lib/trust.js";
 
 const CSS = `
 .cnnlens-trust { margin: 2px 0; }
@@ -49,6 +49,7 @@ function setIfChanged(node, attr, value) {
 async function render({ model, el }) {
   ensureStyle();
   ensureTrustStyle(el.ownerDocument);
+  ensureChanceHatch(el.ownerDocument);
   el.classList.add("cnnlens-view", "cnnlens-trust");
   const bar = document.createElement("div");
   bar.className = "cnnlens-trust-bar";
@@ -288,7 +289,8 @@ async function render({ model, el }) {
     const r = root();
     if (r && r !== watched) {
       observer.disconnect();
-      observer.observe(r, { childList: true, subtree: true });
+      // cells added or moved (bqplot redraws on resize): the overlays follow
+      observer.observe(r, { childList: true, subtree: true, attributes: true, attributeFilter: ["x", "y", "width", "height", "transform"] });
       watched = r;
       schedule();
     }

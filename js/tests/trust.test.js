@@ -40,19 +40,32 @@ test("titles mirror gap_chart.gap_title", () => {
   assert.equal(differenceTitle(["a", "b", "c"], "SVCCA"), "SVCCA: b − c");
 });
 
-test("cells not above chance are dimmed once, and undimmed", () => {
+test("cells not above chance are hatched once (under the values), and unhatched", () => {
+  const ns = "http://www.w3.org/2000/svg";
+  const g = document.createElementNS(ns, "g");
+  const row = document.createElementNS(ns, "g");
+  row.setAttribute("transform", "translate(0, 40)");
+  const values = document.createElementNS(ns, "g");
+  values.setAttribute("class", "cnnlens-cell-values");
+  g.append(row, values);
   const cells = [0, 1].map((j) => {
-    const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    const r = document.createElementNS(ns, "rect");
     r.__data__ = { rowNum: 0, columnNum: j };
+    for (const [k, v] of [["x", 30 * j], ["y", 0], ["width", 30], ["height", 20]]) r.setAttribute(k, String(v));
+    row.append(r);
     return r;
   });
   assert.ok(dimCells(cells, { "0,1": "not above chance" }) > 0);
   assert.equal(cells[1].getAttribute("data-chance"), "below");
   assert.equal(cells[0].hasAttribute("data-chance"), false);
+  const marks = g.querySelector("g.cnnlens-chance-marks");
+  assert.equal(marks.nextSibling, values);  // the values stay on top
+  const r = marks.querySelector("rect[data-cell='0,1']");
+  assert.deepEqual(["x", "y", "width"].map((k) => r.getAttribute(k)), ["30", "40", "30"]);
   assert.equal(dimCells(cells, { "0,1": "x" }), 0);   // idempotent
   dimCells(cells, {});
   assert.equal(cells[1].hasAttribute("data-chance"), false);
-  assert.equal(cells[1].style.opacity, "");
+  assert.equal(marks.children.length, 0);
 });
 
 test("a cell's note (error, chance, reference) follows its value; mirror of heatmap.cell_text", async () => {
