@@ -1,5 +1,5 @@
 // Twin of cnnlens/widgets/trust_link.py: how far the Compare heatmap's cells can be trusted.
-// Warnings above the heatmap, cells not above chance dimmed (reason in their tooltip), the
+// Warnings above the heatmap, cells not above chance hatched (reason in their tooltip), the
 // difference mode (A~B minus A~C, a diverging colour scale) and the gap chart linked to the
 // heatmap: a point click selects that layer's cell, so compare_link.js moves both panes.
 // Everything comes from precomputed traits and other widgets' models: it works the same in

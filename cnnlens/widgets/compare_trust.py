@@ -1,4 +1,4 @@
-"""The trust views of ``cl.Compare``: warnings, chance dimming, the difference mode, the gap chart.
+"""The trust views of ``cl.Compare``: warnings, chance hatching, the difference mode, the gap chart.
 
 Composition, not a mixin: :class:`TrustViews` gets the heatmap, its figure and the
 picker in its constructor, owns the :class:`~.trust_link.TrustLink` and (with a
@@ -20,7 +20,7 @@ from .trust_link import TrustLink
 
 __all__ = ["TrustViews"]
 
-#: below this many cells every metric's notes, dimming and gap series are precomputed at
+#: below this many cells every metric's notes, hatching and gap series are precomputed at
 #: the end of the pass (the exported page switches metric without a kernel); above, the
 #: current metric's only, the others on a switch
 ALL_METRICS_UP_TO = 400
@@ -36,7 +36,7 @@ def _pack(cells: dict) -> dict:
 
 
 class TrustViews:
-    """Warnings, dimming, difference mode and gap chart of one Compare.
+    """Warnings, chance hatching, difference mode and gap chart of one Compare.
 
     Parameters
     ----------

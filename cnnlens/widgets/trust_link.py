@@ -1,7 +1,7 @@
 """TrustLink: how far the heatmap's cells can be trusted, in the browser (twin: js/trust_link.js).
 
 Shows the result's warnings above the heatmap (``MatrixResult.warnings``, e.g. too few
-images for the layers' width), dims the cells not above their chance level (the reason
+images for the layers' width), hatches the cells not above their chance level (the reason
 is in the cell's tooltip), and, with a reference model, offers the difference mode
 (the heatmap shows A~B minus A~C) and links the per-layer gap chart to the heatmap: a
 click on a point selects that layer's cell, so both panes follow. Everything it shows
@@ -30,12 +30,13 @@ def _ref():
 
 
 class TrustLink(anywidget.AnyWidget):
-    """Warnings, chance dimming, difference mode and the gap chart's link of a Compare.
+    """Warnings, chance hatching, difference mode and the gap chart's link of a Compare.
 
     DOM (for tests and export): class ``cnnlens-trust``, ``data-mode``, ``data-metric``,
-    ``data-faint`` (number of dimmed cells), ``data-ready="1"`` once the current
+    ``data-faint`` (number of hatched cells), ``data-ready="1"`` once the current
     metric's data are there; warnings in ``.cnnlens-warnings li``; the mode buttons
-    ``button[data-mode]``. Dimmed heatmap cells get ``data-chance="below"``.
+    ``button[data-mode]``, the dataset buttons ``button[data-dataset]`` (``data-dataset``).
+    Hatched heatmap cells get ``data-chance="below"`` (overlays in ``g.cnnlens-chance-marks``).
 
     Examples
     --------
@@ -46,7 +47,7 @@ class TrustLink(anywidget.AnyWidget):
     _esm = bundle("trust_link")
 
     heatmap = _ref()
-    """SimilarityHeatmap or None: the cells to dim and recolour. Default None."""
+    """SimilarityHeatmap or None: the cells to hatch and recolour. Default None."""
     heatmap_figure = _ref()
     """bqplot Figure or None: the heatmap's (its title names the mode). Default None."""
     picker = _ref()
