@@ -159,6 +159,7 @@ def test_flat_api():
 
 def test_direction_helpers_whiten_and_pair(pair):
     """linalg.canonical_directions / svcca_directions: A^T Sxx A = I, A^T Sxy B = diag(rho)."""
+    from cnnlens.similarity.joint import pair_from_data
     from cnnlens.similarity.linalg import (
         canonical_directions,
         feature_basis,
@@ -168,7 +169,6 @@ def test_direction_helpers_whiten_and_pair(pair):
         whitened_cross,
         whitener,
     )
-    from cnnlens.similarity.stats import pair_from_data
 
     g = torch.Generator().manual_seed(4)
     x = torch.randn(500, 5, generator=g, dtype=torch.float64)

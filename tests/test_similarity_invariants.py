@@ -253,7 +253,7 @@ def test_gram_form_for_wide_inputs_matches_feature_form():
         sim.svcca(np.hstack([xs, np.zeros((40, 50))]), ys, keep=5).score, abs=1e-9)
     k = sim.linear_cka(x, y)
     from cnnlens.similarity.cka import linear_from_pair
-    from cnnlens.similarity.stats import pair_from_data
+    from cnnlens.similarity.joint import pair_from_data
     p = pair_from_data(torch.from_numpy(x), torch.from_numpy(y))
     assert k.score == pytest.approx(linear_from_pair(p).score, abs=1e-12)
     assert sim.linear_cka(x, y, debiased=True).score == pytest.approx(
@@ -304,8 +304,8 @@ def test_scatter_and_correlation_whitening_routes_agree():
     # well conditioned: the SVCCA basis whitens (no second eigendecomposition, no polar
     # SVD); scaled by 1e4 on one neuron, or with a dead one: the correlation route
     from cnnlens.similarity.cca import cca_from_pair, pwcca_from_pair
+    from cnnlens.similarity.joint import pair_from_data
     from cnnlens.similarity.linalg import feature_basis, whitener
-    from cnnlens.similarity.stats import pair_from_data
     x, y = data(14, n=500, dx=12, dy=9)
     p = pair_from_data(torch.from_numpy(x), torch.from_numpy(y), higher=False)
 

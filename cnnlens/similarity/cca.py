@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .conv import fourier_cca, prepare_pair
 from .gram import centred_gram
+from .joint import pair_from_data
 from .linalg import (
     RTOL,
     Basis,
@@ -23,7 +24,7 @@ from .linalg import (
     whitener,
 )
 from .result import Result
-from .stats import Pair, pair_from_data
+from .stats import Pair
 from .threads import both, small_threads
 
 __all__ = [

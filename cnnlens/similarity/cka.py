@@ -18,8 +18,9 @@ import torch
 from ._inputs import as_matrix, as_tensor, check_finite, check_pair
 from .conv import prepare_pair, reduce_pair
 from .gram import center, centred_gram, hsic_terms, sq_median, ucenter
+from .joint import pair_from_data
 from .result import Result
-from .stats import Pair, pair_from_data
+from .stats import Pair
 
 __all__ = [
     "CKA_REDUCE",

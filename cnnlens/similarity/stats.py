@@ -1,9 +1,9 @@
 """Sufficient statistics of one representation (:class:`Side`) and of a pair (:class:`Pair`).
 
 Everything in the feature-space form is computed from these, whether they come
-from one in-memory array or from the streaming accumulator in
-:mod:`cnnlens.similarity.moments`. All sums are about the exact mean of the
-datapoints seen ("centred"), in float64:
+from one in-memory array (:func:`cnnlens.similarity.joint.pair_from_data`) or from
+the streaming accumulator in :mod:`cnnlens.similarity.moments`. All sums are about
+the exact mean of the datapoints seen ("centred"), in float64:
 
 - ``S = sum (x - mu)(x - mu)^T`` (scatter; covariance times n)
 - ``H = sum |x - mu|^4`` (only for debiased CKA)
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Pair", "Side", "pair_from_data", "side_from_data"]
+__all__ = ["Pair", "Side", "side_from_data"]
 
 
 @dataclass
@@ -67,20 +67,3 @@ def side_from_data(X: torch.Tensor, higher: bool = True) -> Side:
         return Side(X.shape[0], mu, S)
     q = (E * E).sum(1)
     return Side(X.shape[0], mu, S, float(q @ q))
-
-
-def pair_from_data(X: torch.Tensor, Y: torch.Tensor, higher: bool = True) -> Pair:
-    """Moments of two in-memory arrays (any float dtype) with the same rows.
-
-    Computed by the streaming accumulator over row chunks of about 2^20 values:
-    the float64 copy of each chunk stays in cache, which makes one in-memory pass
-    faster than centring the whole array at once, and the result equal to a
-    streamed one.
-    """
-    from .joint import Joint  # joint builds on this module
-
-    j = Joint([X.shape[1]], [Y.shape[1]], higher)
-    step = max(64, 2 ** 20 // max(X.shape[1], Y.shape[1]))
-    for i in range(0, X.shape[0], step):
-        j.update([X[i:i + step]], [Y[i:i + step]])
-    return j.pair()
