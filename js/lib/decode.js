@@ -1,4 +1,4 @@
-// Mirror of cnnlens/encode.py: payload dicts with binary buffers -> typed arrays.
+// Mirror of the cnnlens/encode/ package: payload dicts with binary buffers -> typed arrays.
 // Buffers arrive as DataView (live kernel, html-manager export), ArrayBuffer, a typed
 // array, or base64 text (hand-written state); all are accepted.
 

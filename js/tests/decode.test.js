@@ -87,7 +87,7 @@ test("decodeImages and decodeWeights", () => {
 // Cross-language round trip: payloads made by cnnlens.encode, decoded here, compared with
 // cnnlens.encode.decode. Needs the project venv; skipped in a bare JS checkout.
 const PY = new URL("../../.venv/bin/python", import.meta.url).pathname;
-test("decodes what cnnlens/encode.py emits (float32 and float16 scales, pages, vectors)", { skip: !existsSync(PY) && "no .venv" }, () => {
+test("decodes what the cnnlens/encode/ package emits (float32 and float16 scales, pages, vectors)", { skip: !existsSync(PY) && "no .venv" }, () => {
   const script = `
 import base64, json, torch
 from cnnlens.encode import encode_maps, decode, channel_indices
