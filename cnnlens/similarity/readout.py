@@ -32,7 +32,7 @@ import numpy as np
 from .gap import t975
 from .jackknife import JACKKNIFE_GROUPS
 
-__all__ = ["below_chance", "cell_notes", "difference_or_reason", "gap_series"]
+__all__ = ["below_chance", "cell_notes", "chance_levels", "difference_or_reason", "gap_series"]
 
 #: a score within this many standard errors of its chance level is "not above chance"
 CHANCE_SE = 1.96
@@ -42,21 +42,31 @@ def _finite(x) -> bool:
     return x is not None and math.isfinite(x)
 
 
-def below_chance(res, metric: str) -> dict[tuple[int, int], str]:
+def chance_levels(res, metric: str) -> dict[tuple[int, int], float]:
+    """``{(i, j): chance level}`` of the defined cells, computed once for :func:`below_chance`
+    and :func:`cell_notes` (the CCA family's costs 20 CCAs a cell)."""
+    return {(i, j): res.chance(metric, i, j)
+            for i in range(len(res.layers_a)) for j in range(len(res.layers_b))
+            if res.result(metric, i, j).defined}
+
+
+def below_chance(res, metric: str, levels: dict | None = None) -> dict[tuple[int, int], str]:
     """``{(i, j): reason}`` for the defined cells not above their chance level.
 
     A cell is above chance when its score exceeds the permutation chance level (the
     mean score with the images shuffled, see ``MatrixResult.chance``) by more than
     ``CHANCE_SE`` standard errors (by anything, where the cell has no error). Cells
-    whose chance level is unknown (the minibatch estimator) are left out.
+    whose chance level is unknown (the minibatch estimator) are left out. ``levels``:
+    from :func:`chance_levels`, when already computed.
     """
+    levels = chance_levels(res, metric) if levels is None else levels
     out = {}
     for i in range(len(res.layers_a)):
         for j in range(len(res.layers_b)):
             r = res.result(metric, i, j)
             if not r.defined:
                 continue
-            c = res.chance(metric, i, j)
+            c = levels.get((i, j))
             if not _finite(c):
                 continue
             margin = CHANCE_SE * r.se if _finite(r.se) else 0.0
@@ -79,14 +89,16 @@ def difference_or_reason(res, metric: str) -> tuple[np.ndarray | None, str]:
 
 
 def cell_notes(res, metric: str, below: dict | None = None, names=("B", "reference"),
-               chance: bool = True) -> dict:
+               chance: bool = True, levels: dict | None = None) -> dict:
     """``{(i, j): text}``: the lines a cell's tooltip adds under its score.
 
     Its standard error, its chance level (unless ``chance=False``: for the CCA family it
     costs 20 CCAs per cell), and with a reference (same layers as B) the reference's score
     of the same layers and the difference.
     """
-    below = (below_chance(res, metric) if chance else {}) if below is None else below
+    if chance and levels is None:
+        levels = chance_levels(res, metric)
+    below = (below_chance(res, metric, levels) if chance else {}) if below is None else below
     ref = getattr(res, "reference", None)
     same = ref is not None and res.same_layers
     out = {}
@@ -103,7 +115,7 @@ def cell_notes(res, metric: str, below: dict | None = None, names=("B", "referen
                     lines.append(f"{names[0]} − {names[1]} = {r.score - c.score:+.3f}")
             elif _finite(r.se):
                 lines.append(f"± {r.se:.3f} (standard error)")
-            level = res.chance(metric, i, j) if chance else float("nan")
+            level = levels.get((i, j), float("nan")) if chance else float("nan")
             if _finite(level):
                 lines.append(f"chance (images shuffled) {level:.3f}")
             if (i, j) in below:

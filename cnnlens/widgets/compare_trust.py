@@ -12,7 +12,13 @@ import numpy as np
 
 from ..similarity.datasets import DatasetResults
 from ..similarity.plan import FAMILY
-from ..similarity.readout import below_chance, cell_notes, difference_or_reason, gap_series
+from ..similarity.readout import (
+    below_chance,
+    cell_notes,
+    chance_levels,
+    difference_or_reason,
+    gap_series,
+)
 from .activation_grid import describe
 from .compare_link import pack_matrices
 from .gap_chart import GapChart
@@ -168,8 +174,10 @@ class TrustViews:
 
     def _one(self, result, metric) -> dict:
         chance = self._cheap(result, metric)
-        below = below_chance(result, metric) if chance else {}
-        notes = cell_notes(result, metric, below, names=self.names[1:], chance=chance)
+        levels = chance_levels(result, metric) if chance else {}
+        below = below_chance(result, metric, levels) if chance else {}
+        notes = cell_notes(result, metric, below, names=self.names[1:], chance=chance,
+                           levels=levels)
         out = {"notes": _pack(notes), "faint": _pack(below), "gap": None}
         if self.chart is not None and (chance or 2 * len(result.layers_a) <= CCA_CHANCE_UP_TO):
             out["gap"] = gap_series(result.gap_table(metric), list(result.layers_b))
