@@ -163,7 +163,8 @@ async function render({ model, el }) {
       chart.set("title", `${gapTitle(names())}: not in this page for ${label(metric())}`);
       return;
     }
-    for (const mk of marks) mk.set("visible", true);
+    // x first: the layers drawn may differ by metric (a layer whose score is undefined)
+    for (const mk of marks) mk.set({ x: Array.from(s.layers), visible: true });
     const arr = (k) => Float64Array.from(s[k], (v) => (v == null ? NaN : v));
     marks[0].set("y", [arr("low_b"), arr("high_b")]);
     marks[1].set("y", [arr("low_c"), arr("high_c")]);

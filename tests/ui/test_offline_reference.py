@@ -100,6 +100,8 @@ def test_difference_mode_recolours_the_heatmap_and_back(page, reference_export):
     trust.locator("button[data-mode='scores']").click()
     page.wait_for_function(
         "() => (document.querySelector('.cnnlens-heatmap .mainheading')?.textContent || '') === 'SVCCA'")
+    # the gap chart follows the metric without a kernel: its y axis names it
+    page.locator(".cnnlens-gap-chart .axis", has_text="SVCCA").first.wait_for()
 
 
 def test_warnings_and_chance_dimming_show(page, reference_export):
