@@ -41,7 +41,8 @@ from .cca import cca, pwcca, svcca
 from .cka import linear_cka, minibatch_cka, rbf_cka
 from .conv import REDUCTIONS, fourier_cca, reduce_conv
 from .engine import Cancelled, similarity_matrix
-from .gap import GapTable, gap_table
+from .gap import GapTable
+from .gap_pass import gap_table
 from .matrix import METRICS, MatrixResult
 from .moments import Moments
 from .result import DFTResult, Result
