@@ -7,7 +7,6 @@ import numpy as np
 import torch
 
 from . import trust
-from .baseline import random_spectrum
 from .cca import cca_from_pair, check_n_gt_d, pwcca_from_pair, svcca_from_bases
 from .cka import convention as cka_convention
 from .cka import linear_from_pair
@@ -15,7 +14,7 @@ from .gram import center, centred_gram, rbf_kernel, ucenter
 from .jackknife import with_error
 from .linalg import feature_basis, gram_basis, live_count, whitener
 from .plan import FAMILY, KERNEL, Collector, Entry
-from .result import Result
+from .result import CellReader, Result
 from .stats import Pair, side_from_data
 from .threads import both
 
@@ -37,7 +36,7 @@ _BASE = {
 }
 
 
-class MatrixResult:
+class MatrixResult(CellReader):
     """Layer-by-layer similarity of two models, for every metric, from one pass.
 
     Cells are computed on first request from statistics cached per layer
@@ -106,26 +105,6 @@ class MatrixResult:
                                   reason="not computed yet: the pass is still running")
                 self._cells[key] = self._compute(metric, i, j)
             return self._cells[key]
-
-    def reason(self, metric: str, i, j) -> str | None:
-        """Why cell (i, j) is NaN, or None when it is defined."""
-        r = self.result(metric, i, j)
-        return None if r.defined else (r.reason or "undefined")
-
-    def spectrum(self, i, j) -> np.ndarray:
-        """Canonical correlations (descending) of the pair: its SVCCA spectrum (``keep``)."""
-        return self.result("svcca", i, j).rho.copy()
-
-    def baseline(self, i, j) -> np.ndarray:
-        """The mean spectrum of independent random data with the same n and (k_x, k_y)."""
-        r = self.result("svcca", i, j)
-        if not r.defined:
-            return np.zeros(0)
-        key = ("baseline", r.n, r.k_x, r.k_y)
-        with self._lock:
-            if key not in self._cache:
-                self._cache[key] = random_spectrum(r.n, r.k_x, r.k_y)
-            return self._cache[key].copy()
 
     def convention(self, metric: str, estimated: bool | None = None) -> str:
         """What ``metric`` means here, incl. the conv reduction and the estimator.

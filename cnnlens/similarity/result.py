@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["DFTResult", "Result", "threshold_index"]
+__all__ = ["CellReader", "DFTResult", "Result", "threshold_index"]
 
 _EMPTY = np.zeros(0)
 
@@ -126,3 +126,34 @@ class DFTResult(Result):
                 k = threshold_index(rho, threshold)
                 out[i, j] = rho[:k].mean() if k else np.nan
         return out
+
+
+class CellReader:
+    """What every all-pairs result reads from its cells (``result(metric, i, j)``):
+    shared by the live :class:`~cnnlens.similarity.MatrixResult` and a loaded
+    :class:`~cnnlens.similarity.saved.SavedResult`."""
+
+    def result(self, metric: str, i, j) -> Result:  # pragma: no cover - the subclasses'
+        raise NotImplementedError
+
+    def reason(self, metric: str, i, j) -> str | None:
+        """Why cell (i, j) is NaN, or None when it is defined."""
+        r = self.result(metric, i, j)
+        return None if r.defined else (r.reason or "undefined")
+
+    def spectrum(self, i, j) -> np.ndarray:
+        """Canonical correlations (descending) of the pair: its SVCCA spectrum (``keep``)."""
+        return self.result("svcca", i, j).rho.copy()
+
+    def baseline(self, i, j) -> np.ndarray:
+        """The mean spectrum of independent random data with the same n and (k_x, k_y)."""
+        from .baseline import random_spectrum
+
+        r = self.result("svcca", i, j)
+        if not r.defined:
+            return np.zeros(0)
+        cache = self.__dict__.setdefault("_baselines", {})
+        key = (r.n, r.k_x, r.k_y)
+        if key not in cache:  # a race computes it twice, never wrongly
+            cache[key] = random_spectrum(r.n, r.k_x, r.k_y)
+        return cache[key].copy()

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .baseline import random_spectrum
 from .budget import Plan
-from .result import Result
+from .result import CellReader, Result
 
 __all__ = ["FORMAT", "SavedResult", "load_result", "save_result"]
 
@@ -122,7 +121,7 @@ def load_result(path) -> SavedResult:
     return SavedResult(meta, arrays)
 
 
-class SavedResult:
+class SavedResult(CellReader):
     """A loaded result: the read API of :class:`MatrixResult`, no statistics behind it.
 
     Examples
@@ -196,17 +195,6 @@ class SavedResult:
                       k_x=kx, k_y=ky, n=int(self._a[f"{metric}.n"][i, j]),
                       reason=self.meta["reasons"].get(metric, {}).get(f"{i},{j}"),
                       se=float(self._a[f"{metric}.se"][i, j]))
-
-    def reason(self, metric: str, i, j) -> str | None:
-        r = self.result(metric, i, j)
-        return None if r.defined else (r.reason or "undefined")
-
-    def spectrum(self, i, j) -> np.ndarray:
-        return self.result("svcca", i, j).rho.copy()
-
-    def baseline(self, i, j) -> np.ndarray:
-        r = self.result("svcca", i, j)
-        return random_spectrum(r.n, r.k_x, r.k_y) if r.defined else np.zeros(0)
 
     def save(self, path) -> None:
         save_result(self, path)
