@@ -158,7 +158,8 @@ def heatmap_case(peak32, peak64, repeats, n_img):
     def stats_only():  # once activations exist: per-layer Grams + 100 cells
         from cnnlens.similarity.matrix import MatrixResult
         from cnnlens.similarity.plan import Collector
-        col = Collector(names, names, {"cca": "mean", "cka": "flatten"}, ("cka",), n_img)
+        col = Collector(names, names, {"cca": "mean", "cka": "flatten"}, {"linear_cka"},
+                        {"linear_cka"}, n_img, budget=1 << 36)
         col.start(acts)
         col.add(acts)
         res = MatrixResult(names, names, ("linear_cka",), col, col.reduce, 0.99, "x", 0.8,
