@@ -187,3 +187,15 @@ def test_encode_imports_no_widget_library():
         "if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ids_and_unit_images_travel_as_bytes():
+    from cnnlens.encode import encode_ids, encode_unit_images
+
+    idx = torch.tensor([[3, 1], [0, 7]])
+    assert np.frombuffer(encode_ids(idx), np.int32).reshape(2, 2).tolist() == idx.tolist()
+    assert encode_ids([5, 2]) == np.array([5, 2], np.int32).tobytes()
+    flat = torch.full((1, 3, 4, 4), 0.5)  # a flat image stays flat (encode_images stretches it)
+    p = encode_unit_images(flat)
+    assert p["shape"] == [1, 4, 4, 3] and set(p["data"]) == {128}
+    assert encode_unit_images(torch.rand(2, 1, 300, 150), size=128)["shape"] == [2, 128, 64, 1]

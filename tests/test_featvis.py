@@ -229,7 +229,7 @@ def test_exported_page_carries_the_visualisations_and_says_what_was_left_out(dig
 
 def test_vis_frames_respect_the_time_and_byte_budgets(digit_net):
     from cnnlens.inspector import Inspector
-    from cnnlens.widgets.featvis_job import vis_frames
+    from cnnlens.views.featvis import vis_frames
 
     ins = Inspector(digit_net, cl.demo.data().test.images[:4])
     frames, left = vis_frames(ins, ["conv2"], steps=3, seconds=None, max_bytes=5 * 256)

@@ -373,6 +373,17 @@ def test_precomputed_frames_for_kernel_less_pages(lens):
         lens.precompute(max_bytes=100)
 
 
+def test_precompute_and_the_page_build_the_same_frames(lens):
+    """One builder (cnnlens.views.grid.image_frames): the live precompute honours ``sort``
+    as the exported page does (it used to ignore it)."""
+    from cnnlens.export import lens_frames
+
+    lens.grid.sort = "max"
+    lens.precompute(layers=["0", "4"], images=[1])
+    assert lens.grid.frames == lens_frames(lens, ["0", "4"], [1])
+    assert {p["sort"] for p in lens.grid.frames.values()} == {"max"}
+
+
 @pytest.mark.parametrize(
     "name", ["activation_grid", "layer_tree", "filter_grid", "neuron_detail", "image_picker"]
 )

@@ -10,10 +10,13 @@ numeric ever travels as a JSON list or a PNG. One module per concept:
   offsets round down and scales up, so the range still covers the data), ``decode``
   (within half a step of every ``encode_*``) and wire sizes;
 * :mod:`~cnnlens.encode.maps`: activation tiles for the grid (pages, downsampling);
-* :mod:`~cnnlens.encode.images`: input images as thumbnails / overlay backgrounds;
+* :mod:`~cnnlens.encode.images`: input images as thumbnails / overlay backgrounds, and
+  feature visualisations as they are;
 * :mod:`~cnnlens.encode.weights`: learned filters;
 * :mod:`~cnnlens.encode.canonical`: Compare's canonical maps (a pair's directions, one
   image's paired maps).
+
+Small side tables go as ``encode_vector`` (float32) and ``encode_ids`` (int32) bytes.
 
 Import from here (``from cnnlens.encode import encode_maps``); the split is internal.
 
@@ -28,12 +31,13 @@ True
 from __future__ import annotations
 
 from .canonical import encode_canonical_image, encode_canonical_pair
-from .images import encode_images
+from .images import encode_images, encode_unit_images
 from .maps import MAX_PIXELS, MAX_SIDE, MAX_TILES, SORTS, as_maps, channel_indices, encode_maps
-from .quant import FORMAT, decode, encode_vector, payload_nbytes
+from .quant import FORMAT, decode, encode_ids, encode_vector, payload_nbytes
 from .weights import encode_weights
 
 __all__ = [
     "FORMAT", "MAX_PIXELS", "MAX_SIDE", "MAX_TILES", "SORTS", "as_maps", "channel_indices",
-    "decode", "encode_canonical_image", "encode_canonical_pair", "encode_images", "encode_maps", "encode_vector", "encode_weights", "payload_nbytes",
+    "decode", "encode_canonical_image", "encode_canonical_pair", "encode_ids", "encode_images",
+    "encode_maps", "encode_unit_images", "encode_vector", "encode_weights", "payload_nbytes",
 ]  # fmt: skip

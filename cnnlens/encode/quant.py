@@ -87,6 +87,11 @@ def encode_vector(values) -> bytes:
     return np.asarray(values, dtype=np.float32).tobytes()
 
 
+def encode_ids(values) -> bytes:
+    """Indices (top-k images, channels, image ids) as C-order int32 bytes, never JSON lists."""
+    return np.ascontiguousarray(values, dtype=np.int32).tobytes()
+
+
 def _scale_arrays(p: dict):
     dt = np.float16 if p.get("scale_dtype") == "float16" else np.float32
     return (

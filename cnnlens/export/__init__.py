@@ -79,15 +79,12 @@ def lens_frames(lens, layers=None, images=None, *, max_bytes=None, base_bytes=0)
     With ``max_bytes``, the page size is estimated after the first image (frames of one
     image x all layers) and :class:`ExportBudgetError` is raised before computing the rest.
     """
-    from ..encode import encode_maps
+    from ..views.grid import image_frames  # lazy, as every heavy import here: torch
 
     names, idx = _layer_names(lens, layers), _image_indices(lens, images)
     frames = {}
-    for n, i in enumerate(idx):
-        acts = lens.inspector.activations(names, images=i)  # one forward for all layers
-        for name in names:
-            frames[f"{name}|{i}"] = encode_maps(acts[name][0], layer=name, image_index=i,
-                                                sort=lens.grid.sort)
+    for n, i in enumerate(idx):  # the live grid's builder, one forward per image
+        frames.update(image_frames(lens.inspector, names, i, sort=lens.grid.sort))
         if n == 0 and max_bytes is not None:
             first = sum(len(v) for p in frames.values() for v in p.values()
                         if isinstance(v, bytes))
@@ -111,15 +108,15 @@ def lens_view_frames(lens, layers=None) -> dict:
     """Filter view and neuron detail tables of one Lens pane for a page with no kernel.
 
     Per exported layer (and the selected one, whose histogram the page draws too): the
-    filter payload and weight histogram (:func:`~cnnlens.widgets.filter_grid.filter_frames`)
-    and the top-k images of every channel (:func:`~cnnlens.widgets.neuron_detail.top_frames`).
+    filter payload and weight histogram (:func:`~cnnlens.views.filters.filter_frames`)
+    and the top-k images of every channel (:func:`~cnnlens.views.detail.top_frames`).
     Returns ``{widget: {trait: value}}`` for :func:`export_widgets`.
     """
-    from ..widgets.filter_grid import filter_frames
-    from ..widgets.neuron_detail import top_frames
+    from ..views.detail import top_frames
+    from ..views.filters import filter_frames
 
     names = list(dict.fromkeys([*_layer_names(lens, layers), lens.layer]))
-    filters, weights = filter_frames(lens.inspector, names, lens._weights_cache)
+    filters, weights = filter_frames(lens.inspector, names)
     tops, thumbs = top_frames(lens.inspector, names, k=lens.detail.k, by=lens.detail.by)
     return {lens.filters: {"frames": filters, "frame_weights": weights},
             lens.detail: {"frames": tops, "frame_images": thumbs}}

@@ -1,7 +1,7 @@
 """Feature visualisations in an offline page: which channels, within which budgets.
 
 A page carries the visualisations of the exported layers' channels in the neuron pane's
-``vis_frames`` (:func:`cnnlens.widgets.featvis_job.vis_frames`); the footer and the
+``vis_frames`` (:func:`cnnlens.views.featvis.vis_frames`); the footer and the
 :class:`~cnnlens.export.page.ExportReport` say what was left out and why.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ def featvis_for_page(lens, names, featvis="cached", seconds=60.0,
     max_bytes : int, optional
         Raw image bytes the page can still take.
     """
-    from ..widgets.featvis_job import vis_frames
+    from ..views.featvis import vis_frames  # lazy: torch
 
     if featvis not in FEATVIS_MODES:
         raise ValueError(f"featvis must be 'cached', True or False, got {featvis!r}")
@@ -36,8 +36,7 @@ def featvis_for_page(lens, names, featvis="cached", seconds=60.0,
     tree = lens.inspector.layers
     layers = [n for n in dict.fromkeys([lens.layer, *names])
               if tree[n].shape is not None and (n == lens.layer or tree[n].kind in ("conv", "linear"))]
-    job = lens._featvis
-    frames, left = vis_frames(lens.inspector, layers, steps=job.steps, seed=job.seed,
+    frames, left = vis_frames(lens.inspector, layers, **lens.featvis_settings,
                               seconds=0 if featvis == "cached" else seconds, max_bytes=max_bytes)
     total = sum(tree[n].shape[0] for n in layers)
     done = sum(len(f["channels"]) // 4 for f in frames.values())

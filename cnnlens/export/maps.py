@@ -41,8 +41,8 @@ def maps_for_page(cmp, layers_a, layers_b, images, maps=True, seconds=60.0,
     max_bytes : int, optional
         Raw bytes the page can still take.
     """
-    from ..encode import encode_canonical_image, encode_canonical_pair
-    from ..widgets.maps_job import RHO_NOTE, cca_metric, first_k
+    from ..encode import encode_canonical_image, encode_canonical_pair  # lazy: torch
+    from ..views.maps import RHO_NOTE, cca_metric, first_k
 
     if maps not in MAPS_MODES:
         raise ValueError(f"maps must be True, 'cached' or False, got {maps!r}")

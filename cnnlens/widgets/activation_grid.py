@@ -2,7 +2,8 @@
 
 The grid is also the *selection model* of a Lens pane: ``layer``, ``neuron`` and
 ``image_index`` live here, and the other views of the pane hold a reference to
-this widget and follow it in JavaScript, so their links survive a static export.
+this widget and follow it in JavaScript, so their links survive a static export. Its
+payload and frames come from :mod:`cnnlens.views.grid`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import pathlib
 import anywidget
 import traitlets as t
 
-from ..encode import SORTS, encode_maps, payload_nbytes
+from ..encode import SORTS
+from ..views.errors import describe  # noqa: F401 - compare.py, compare_job.py, compare_trust.py import it from here
 
 STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
 # mirror of js/activation_grid.js; "auto": diverging (rdbu) centred on zero for a signed
@@ -85,30 +87,3 @@ class ActivationGrid(anywidget.AnyWidget):
         if proposal["value"] < 0:
             raise t.TraitError(f"{proposal['trait'].name} must be >= 0, got {proposal['value']}")
         return proposal["value"]
-
-
-def describe(exc: BaseException) -> str:
-    """One line for the in-place error area: the error and, if chained, its cause."""
-    text = f"{type(exc).__name__}: {exc}"
-    cause = exc.__cause__
-    if cause is not None and str(cause) not in text:
-        text += f" (caused by {type(cause).__name__}: {cause})"
-    return text
-
-
-def grid_frames(inspector, layers, images, max_bytes: int) -> dict:
-    """``"layer|image" -> payload`` for every pair (one forward per image for all layers).
-
-    Raises ValueError past ``max_bytes``: every frame is embedded in an exported page.
-    """
-    frames, total = {}, 0
-    for i in images:
-        for name, act in inspector.activations(list(layers), images=i).items():
-            p = encode_maps(act[0], layer=name, image_index=i)
-            total += payload_nbytes(p)
-            if total > max_bytes:
-                raise ValueError(
-                    f"frames exceed max_bytes={max_bytes}: ask for fewer layers or images"
-                )
-            frames[f"{name}|{i}"] = p
-    return frames

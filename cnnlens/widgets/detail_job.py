@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import threading
 
-from .activation_grid import describe
-from .neuron_detail import detail_state, top_state
+from ..views.detail import detail_state, top_state
+from ..views.errors import describe
 
 __all__ = ["DetailJob"]
 

@@ -1,7 +1,8 @@
 """The neuron pane's feature visualisation: run :func:`cnnlens.featvis.visualize` off the
-kernel thread, with progress, cancel and errors in place; payloads for live and offline use.
+kernel thread, with progress, cancel and errors in place.
 
-The computation lives in :mod:`cnnlens.featvis`; this module only wires it to a
+The computation lives in :mod:`cnnlens.featvis`, its payloads and page frames in
+:mod:`cnnlens.views.featvis`; this module only wires them to a
 :class:`~cnnlens.widgets.neuron_detail.NeuronDetail`:
 
 * the browser's "visualise" button sends ``{"event": "visualize", "layer", "neuron"}``;
@@ -21,118 +22,11 @@ from __future__ import annotations
 import threading
 import time
 
-import torch
-
 from .. import featvis
-from ..encode import FORMAT, encode_vector
-from ..probe import Layer
-from .activation_grid import describe
+from ..views.errors import describe
+from ..views.featvis import featvis_args, lens_featvis, vis_payload
 
-__all__ = ["FeatvisJob", "vis_frames", "vis_payload"]
-
-SIDE = 128  # longest side of a shown/exported visualisation (px); the stage stretches it
-
-
-def vis_payload(vis: featvis.Visualization) -> dict:
-    """``vis`` trait value: the image (``encode_images``) and what produced it."""
-    img = torch.tensor(vis.image).permute(2, 0, 1)
-    return {
-        "layer": vis.layer, "neuron": vis.channel, "activation": vis.activation,
-        "steps": vis.settings["steps"], "seed": vis.settings["seed"],
-        "size": list(vis.settings["size"]), "seconds": round(vis.seconds, 3),
-        "image": _encode(img[None]),
-    }  # fmt: skip
-
-
-def _encode(images: torch.Tensor) -> dict:
-    """(n, C, H, W) in [0, 1] -> ``encode_images``'s layout, values kept as they are.
-
-    Not ``encode_images`` itself: it stretches each image to its own min..max, which would
-    turn a nearly flat visualisation (a dead channel) into noise.
-    """
-    x = images[:, :3] if images.shape[1] >= 3 else images[:, :1]
-    if max(x.shape[-2:]) > SIDE:
-        s = SIDE / max(x.shape[-2:])
-        size = (max(1, round(x.shape[-2] * s)), max(1, round(x.shape[-1] * s)))
-        x = torch.nn.functional.interpolate(x, size=size, mode="area")
-    data = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-    return {"format": FORMAT, "kind": "images", "shape": list(data.shape),
-            "data": data.numpy().tobytes()}
-
-
-def lens_featvis(inspector, layer, channel, size=None, steps=256, seed=0, **kwargs):
-    """:func:`cnnlens.featvis.visualize` with the settings a Lens's images imply.
-
-    Size: the images' size (unless given); normalisation: :func:`featvis.normalization`
-    of the image set; ``pick``: the Inspector's.
-    """
-    args, kw = _args(inspector, layer, channel, steps, seed, size)
-    return featvis.visualize(*args, **{**kw, **kwargs})
-
-
-_NORM: list = [None, None, None]  # the last image set, its _version, its normalization
-
-
-def _args(inspector, layer, channel, steps, seed, size=None) -> tuple[tuple, dict]:
-    if not isinstance(layer, Layer):  # the Inspector's tree knows "name:1" and skips a rebuild
-        chosen = inspector.layers.select(layer)
-        if len(chosen) != 1:
-            raise ValueError(f"visualize() takes one layer; the selector picked {len(chosen)}")
-        layer = chosen[0]
-    images = inspector.images
-    last, version, norm = _NORM  # one read: another thread may replace the list's items
-    if last is not images or version != images._version:  # a full scan, so only once a set
-        norm = featvis.normalization(images)
-        _NORM[:] = [images, images._version, norm]
-    size = tuple(images.shape[-2:]) if size is None else size
-    pick = inspector.pick.get(layer.name) if isinstance(inspector.pick, dict) else inspector.pick
-    return ((inspector.model, layer, channel, size, steps, seed),
-            {"normalize": norm, "pick": pick})
-
-
-def vis_frames(inspector, layers, *, steps=256, seed=0, seconds=60.0,
-               max_bytes=None) -> tuple[dict, list[str]]:
-    """Visualisations of every channel of ``layers`` for a page with no kernel.
-
-    Cached ones cost nothing; new ones are computed in layer order until ``seconds``
-    (None: no limit; 0: cached ones only) or ``max_bytes`` of images is spent. Returns ``(frames, left_out)``:
-    ``frames[layer] = {"channels": int32 bytes, "activations": float32 bytes,
-    "image": encode_images (n, h, w, C), "total": channel count, "steps", "seed"}`` and a
-    line per layer that is not complete (``"conv3: 40 of 64 channels (time budget)"``).
-    """
-    frames, left, t0, used = {}, [], time.perf_counter(), 0
-    for layer in layers:
-        x = inspector.layers[layer]  # a Layer from here on: no tree is rebuilt per channel
-        total = x.shape[0] if x.shape else 0
-        done, why = [], ""
-        for c in range(total):
-            args, kw = _args(inspector, x, c, steps, seed)
-            if featvis.cached(*args, **kw) is None:
-                if seconds is not None and time.perf_counter() - t0 > seconds:
-                    why = why or ("not computed" if seconds == 0 else "time budget")
-                    continue
-                if max_bytes is not None and used > max_bytes:
-                    why = why or "page budget"
-                    continue
-            try:
-                vis = lens_featvis(inspector, x, c, steps=steps, seed=seed)
-            except Exception as exc:  # noqa: BLE001 - one failing layer must not sink the page
-                why = f"error: {describe(exc)}"
-                break
-            done.append(vis)
-            used += vis.image.size
-        if done:
-            img = torch.stack([torch.tensor(v.image).permute(2, 0, 1) for v in done])
-            frames[layer] = {
-                "channels": torch.tensor([v.channel for v in done], dtype=torch.int32)
-                .numpy().tobytes(),
-                "activations": encode_vector(torch.tensor([v.activation for v in done])),
-                "image": _encode(img), "total": total, "steps": steps, "seed": seed,
-            }  # fmt: skip
-        if len(done) < total:
-            left.append(f"{layer}: {len(done)} of {total} channels ({why or 'not visualised'})")
-    return frames, left
-
+__all__ = ["FeatvisJob"]
 
 
 class FeatvisJob:
@@ -194,7 +88,7 @@ class FeatvisJob:
             hit = None
             if g.neuron >= 0:
                 try:
-                    args, kw = _args(self._inspector, g.layer, g.neuron, self.steps, self.seed)
+                    args, kw = featvis_args(self._inspector, g.layer, g.neuron, self.steps, self.seed)
                     hit = featvis.cached(*args, **kw)
                 except Exception:  # noqa: BLE001 - unknown layer etc.: the detail says so
                     hit = None

@@ -2,7 +2,8 @@
 
 First-layer filters show as RGB/grey tiles, deeper conv layers as per-output-channel
 grids of input kernels, too-large layers as one L2 norm per filter. Clicking a filter
-selects that neuron in the grid model (JavaScript link).
+selects that neuron in the grid model (JavaScript link). The payloads come from
+:mod:`cnnlens.views.filters`; this module holds the widget and its bqplot histogram.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ import anywidget
 import bqplot as bq
 import ipywidgets as W
 import numpy as np
-import torch
 import traitlets as t
 
-from ..encode import encode_vector, encode_weights
-from .activation_grid import ActivationGrid, bundle, describe
-from .layer_tree import filter_weights, weight_layer
+from .activation_grid import ActivationGrid, bundle
 
 
 class FilterGrid(anywidget.AnyWidget):
@@ -49,84 +47,9 @@ class FilterGrid(anywidget.AnyWidget):
     """str: error shown in place. Default ``""``."""
     frames = t.Dict().tag(sync=True)
     """dict: ``layer -> {weights_layer, note, error, histogram}`` for kernel-less pages (see
-    :func:`filter_frames`); used when the grid's layer is not the live ``layer``. Default ``{}``."""
+    :func:`cnnlens.views.filters.filter_frames`); used when the grid's layer is not the live ``layer``. Default ``{}``."""
     frame_weights = t.Dict().tag(sync=True)
     """dict: ``weights_layer -> encode_weights payload`` the ``frames`` share. Default ``{}``."""
-
-
-def _encoded(inspector, wl: str, cache: dict):
-    """(payload, histogram, shape) of ``wl``'s weights, cached while the weights are unchanged."""
-    param = inspector.layers[wl].module.weight
-    key = (wl, param.data_ptr(), param._version)  # in-place updates (training) bump _version
-    if key not in cache:
-        w = inspector.weights(wl)
-        lo, hi = float(w.min()), float(w.max())
-        counts = torch.histc(w, bins=40, min=lo, max=hi) if hi > lo else torch.tensor([w.numel()])
-        edges = torch.linspace(lo, hi, len(counts) + 1)
-        if len(cache) >= 16:  # bounded: drop the oldest (dicts keep insertion order)
-            cache.pop(next(iter(cache)))
-        cache[key] = (encode_weights(w, layer=wl), (counts, (edges[:-1] + edges[1:]) / 2), w.shape)
-    return cache[key]
-
-
-def filter_state(inspector, layer: str, cache: dict | None = None) -> dict:
-    """Trait values of a FilterGrid for ``layer`` (+ ``histogram``: counts and bin centres).
-
-    ``cache`` (a dict the caller keeps) saves re-encoding when consecutive layers share
-    their filters (conv -> bn -> relu); an unchanged payload is then not sent again.
-    """
-    try:
-        wl = weight_layer(inspector, layer)
-        if wl is None:
-            kind = inspector.layers[layer].type
-            note = f"{layer} ({kind}): no weights, and no conv/linear layer produces its channels"
-            return {"layer": layer, "payload": {}, "weights_layer": "", "selected": {},
-                    "error": "", "note": note, "histogram": None}  # fmt: skip
-        payload, hist, shape = _encoded(inspector, wl, {} if cache is None else cache)
-        note = "" if wl == layer else f"filters of {wl}, which produces the channels of {layer}"
-        if payload["mode"] == "norms":
-            note = (note + "; " if note else "") + (
-                f"{shape[0]} filters of shape {tuple(shape[1:])} are too many to draw: "
-                "one L2 norm per filter; click one to see its kernels"
-            )
-        return {"layer": layer, "payload": payload, "weights_layer": wl, "note": note,
-                "error": "", "histogram": hist}  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - shown in place
-        return {"layer": layer, "payload": {}, "weights_layer": "", "note": "",
-                "error": describe(exc), "histogram": None}  # fmt: skip
-
-
-def filter_frames(inspector, layers, cache: dict | None = None) -> tuple[dict, dict]:
-    """What the filter view shows for each of ``layers``, for a page with no kernel.
-
-    Built with :func:`filter_state` (the live view's code path). Returns ``(frames,
-    weights)``: ``frames[layer]`` holds ``weights_layer``, ``note``, ``error`` and
-    ``histogram`` (``{"counts", "centres"}`` float32 bytes, or None); ``weights[wl]`` the
-    ``encode_weights`` payload, stored once for the layers that share it (conv, bn, relu).
-    """
-    cache = {} if cache is None else cache
-    frames, weights = {}, {}
-    for layer in layers:
-        state = filter_state(inspector, layer, cache)
-        hist = state["histogram"]
-        if state["weights_layer"]:
-            weights[state["weights_layer"]] = state["payload"]
-        frames[layer] = {
-            "weights_layer": state["weights_layer"],
-            "note": state["note"],
-            "error": state["error"],
-            "histogram": None if hist is None
-            else {"counts": encode_vector(hist[0]), "centres": encode_vector(hist[1])},
-        }
-    return frames, weights
-
-
-def selected_filter(inspector, view: FilterGrid, neuron: int) -> dict:
-    """Kernels of filter ``neuron`` when the view only shows norms; else ``{}``."""
-    if view.payload.get("mode") != "norms" or neuron < 0 or not view.weights_layer:
-        return {}
-    w = filter_weights(inspector, view.weights_layer, neuron)
-    return {} if w is None else encode_weights(w, layer=view.weights_layer)
 
 
 def nice_ticks(lo: float, hi: float, most: int = 5) -> np.ndarray:

@@ -16,12 +16,15 @@ import ipywidgets as W
 
 from ..encode import payload_nbytes
 from ..inspector import Inspector
-from .activation_grid import ActivationGrid, grid_frames
+from ..views.featvis import lens_featvis
+from ..views.grid import grid_frames
+from ..views.tree import tree_nodes
+from .activation_grid import ActivationGrid
 from .detail_job import DetailJob
-from .featvis_job import FeatvisJob, lens_featvis
+from .featvis_job import FeatvisJob
 from .filter_grid import FilterGrid, weight_histogram
 from .image_picker import ImagePicker
-from .layer_tree import LayerTreeView, tree_nodes
+from .layer_tree import LayerTreeView
 from .lens_links import LensLinks
 from .neuron_detail import NeuronDetail
 
@@ -133,7 +136,7 @@ class Lens(LensLinks, W.VBox):
                                            "is selected and shown in every view")
         self.upload.add_class("cnnlens-needs-kernel")  # hidden in exported pages (no kernel)
         self.histogram = weight_histogram()
-        self._pages, self._quiet, self._weights_cache = 1, False, {}
+        self._pages, self._quiet = 1, False
         # tree | grid | detail; the grid takes what is left and the detail wraps below it
         # when the row is narrow (widths and gaps: js/lib/style.js, "Lens layout")
         mid = W.VBox([self.grid], layout=W.Layout(flex="1 1 320px", min_width="0"))
@@ -163,6 +166,11 @@ class Lens(LensLinks, W.VBox):
     def inspector(self) -> Inspector:
         """The :class:`cnnlens.Inspector` behind this pane (activation cache, top images)."""
         return self._inspector
+
+    @property
+    def featvis_settings(self) -> dict:
+        """``{"steps", "seed"}`` of the pane's feature visualisations (its button's settings)."""
+        return {"steps": self._featvis.steps, "seed": self._featvis.seed}
 
     @property
     def layer(self) -> str:
@@ -263,6 +271,7 @@ class Lens(LensLinks, W.VBox):
         """
         idx = [self.image_index] if images is None else list(images)
         self.grid.frames = frames = grid_frames(
-            self._inspector, layers or self.grid.layers, idx, max_bytes
+            self._inspector, layers or self.grid.layers, idx, sort=self.grid.sort,
+            max_bytes=max_bytes,
         )
         return sum(payload_nbytes(p) for p in frames.values())

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from ..encode import encode_images, encode_maps
-from .activation_grid import describe
-from .filter_grid import filter_state, selected_filter, set_histogram
+from ..encode import encode_images
+from ..views.errors import describe
+from ..views.filters import filter_state, selected_filter
+from ..views.grid import grid_state
+from ..views.tree import channel_count, keeps_neuron
+from .filter_grid import set_histogram
 from .image_picker import MAX_THUMBS, image_from_upload
-from .layer_tree import channel_count, keeps_neuron
 
 __all__ = ["LensLinks"]
 
@@ -22,7 +24,7 @@ class LensLinks:
     """Observers and payload builders of a :class:`cnnlens.Lens`.
 
     Expects on ``self``: ``_inspector``, ``_job`` (a ``DetailJob``), ``grid``, ``filters``,
-    ``picker``, ``histogram``, ``_pages``, ``_quiet`` and ``_weights_cache``.
+    ``picker``, ``histogram``, ``_pages`` and ``_quiet``.
     """
 
     # -- observers -----------------------------------------------------------------
@@ -33,7 +35,7 @@ class LensLinks:
         if name == "layer":
             self._quiet = True
             try:  # a new layer starts on its first page; the neuron stays only if it means
-                self.grid.page = 0  # the same there (layer_tree.keeps_neuron)
+                self.grid.page = 0  # the same there (views.tree.keeps_neuron)
                 if not keeps_neuron(self._inspector.layers, change["old"], change["new"],
                                     self.grid.neuron):
                     self.grid.neuron = -1
@@ -98,14 +100,8 @@ class LensLinks:
 
     def _update_grid(self):
         g = self.grid
-        try:
-            act = self._inspector.activations(g.layer, images=g.image_index)[0]
-            p = encode_maps(act, layer=g.layer, image_index=g.image_index, page=g.page, sort=g.sort)
-            self._pages, err = p["pages"], ""
-            if p["nonfinite"]:
-                err = f"layer {g.layer!r}: {p['nonfinite']} non-finite values, drawn at the channel minimum"
-        except Exception as exc:  # noqa: BLE001 - failing forward, NaN layer, bad index: show it, stay usable
-            p, err, self._pages = {"layer": g.layer, "image_index": g.image_index}, describe(exc), 1
+        p, err = grid_state(self._inspector, g.layer, g.image_index, page=g.page, sort=g.sort)
+        self._pages = p.get("pages", 1)
         with g.hold_sync():
             g.payload = p
             g.error = err
@@ -117,7 +113,7 @@ class LensLinks:
 
     def _update_filters(self):
         f = self.filters
-        state = filter_state(self._inspector, self.grid.layer, self._weights_cache)
+        state = filter_state(self._inspector, self.grid.layer)
         set_histogram(self.histogram, state.pop("histogram"), state.get("weights_layer", ""))
         with f.hold_sync():
             for key, value in state.items():
@@ -125,4 +121,6 @@ class LensLinks:
         self._update_selected_filter()
 
     def _update_selected_filter(self):
-        self.filters.selected = selected_filter(self._inspector, self.filters, self.grid.neuron)
+        f = self.filters
+        f.selected = selected_filter(self._inspector, f.weights_layer, f.payload.get("mode"),
+                                     self.grid.neuron)
