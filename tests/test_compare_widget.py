@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from cnnlens import similarity as sim
+from cnnlens.encode import pack_matrices, pack_spectra
 from cnnlens.widgets.compare import METRICS, Compare
-from cnnlens.widgets.compare_link import CompareLink, pack_matrices, pack_spectra
+from cnnlens.widgets.compare_link import CompareLink
 from cnnlens.widgets.heatmap import SimilarityHeatmap
 from cnnlens.widgets.spectrum import Spectrum, index_ticks
 

@@ -14,7 +14,8 @@ numeric ever travels as a JSON list or a PNG. One module per concept:
   feature visualisations as they are;
 * :mod:`~cnnlens.encode.weights`: learned filters;
 * :mod:`~cnnlens.encode.canonical`: Compare's canonical maps (a pair's directions, one
-  image's paired maps).
+  image's paired maps);
+* :mod:`~cnnlens.encode.tables`: Compare's spectra and metric matrices (float32, NaN-padded).
 
 Small side tables go as ``encode_vector`` (float32) and ``encode_ids`` (int32) bytes.
 
@@ -34,10 +35,12 @@ from .canonical import encode_canonical_image, encode_canonical_pair
 from .images import encode_images, encode_unit_images
 from .maps import MAX_PIXELS, MAX_SIDE, MAX_TILES, SORTS, as_maps, channel_indices, encode_maps
 from .quant import FORMAT, decode, encode_ids, encode_vector, payload_nbytes
+from .tables import pack_matrices, pack_spectra
 from .weights import encode_weights
 
 __all__ = [
     "FORMAT", "MAX_PIXELS", "MAX_SIDE", "MAX_TILES", "SORTS", "as_maps", "channel_indices",
     "decode", "encode_canonical_image", "encode_canonical_pair", "encode_ids", "encode_images",
-    "encode_maps", "encode_unit_images", "encode_vector", "encode_weights", "payload_nbytes",
+    "encode_maps", "encode_unit_images", "encode_vector", "encode_weights", "pack_matrices",
+    "pack_spectra", "payload_nbytes",
 ]  # fmt: skip

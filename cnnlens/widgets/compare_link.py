@@ -7,50 +7,27 @@ layer highlights its heatmap row/column; the picker switches the matrix from
 precomputed matrices when no kernel is there. It also shows the job's status and
 errors in place. Links that need computation live in ``compare.py``.
 
->>> import numpy as np
->>> from cnnlens.widgets.compare_link import CompareLink, pack_spectra
+>>> from cnnlens.widgets.compare_link import CompareLink
 >>> link = CompareLink()
 >>> link.spectra_shape
 []
->>> buf, shape = pack_spectra({(0, 1): np.array([0.9, 0.5])}, 1, 2, k_max=4)
->>> shape, len(buf)
-([1, 2, 2], 16)
+
+The spectra and matrices travel packed by :func:`cnnlens.encode.pack_spectra` and
+:func:`cnnlens.encode.pack_matrices`.
 """
 from __future__ import annotations
 
 import anywidget
-import numpy as np
 import traitlets as t
 from ipywidgets import Widget, widget_serialization
 
-from .activation_grid import bundle
+# compare_job.py and compare_trust.py import the packers from here
+from ..encode import pack_matrices, pack_spectra
+from .esm import bundle
 
 __all__ = ["CompareLink", "pack_matrices", "pack_spectra"]
 
 STATUSES = ("idle", "running", "done", "cancelled", "error")
-
-
-def pack_spectra(spectra: dict, la: int, lb: int, k_max: int = 256) -> tuple[bytes, list[int]]:
-    """Pack ``{(i, j): vector}`` into one NaN-padded float32 buffer (La, Lb, K).
-
-    K is the longest vector (at most ``k_max``; longer ones keep their first
-    ``k_max`` values, the largest correlations). Pairs without a vector are all NaN.
-    """
-    k = min(max((len(np.ravel(v)) for v in spectra.values()), default=0), k_max)
-    out = np.full((la, lb, max(k, 1)), np.nan, dtype=np.float32)
-    for (i, j), v in spectra.items():
-        v = np.asarray(v, dtype=np.float32).ravel()[:k]
-        out[i, j, : len(v)] = v
-    return out.tobytes(), [la, lb, max(k, 1)]
-
-
-def pack_matrices(matrices: dict) -> tuple[bytes, list[str]]:
-    """Stack ``{metric: (La, Lb) array}`` into one float32 buffer (M, La, Lb) + the metric order."""
-    names = list(matrices)
-    if not names:
-        return b"", []
-    stack = np.stack([np.asarray(matrices[m], dtype=np.float32) for m in names])
-    return stack.tobytes(), names
 
 
 def _ref():
