@@ -8,34 +8,17 @@ payload and frames come from :mod:`cnnlens.views.grid`.
 
 from __future__ import annotations
 
-import pathlib
-
 import anywidget
 import traitlets as t
 
 from ..encode import SORTS
-from ..views.errors import describe  # noqa: F401 - compare.py, compare_job.py, compare_trust.py import it from here
+from ..views.errors import describe  # noqa: F401 - compare*.py import it from here
+from .esm import bundle  # also imported from here by trust_link.py
 
-STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
 # mirror of js/activation_grid.js; "auto": diverging (rdbu) centred on zero for a signed
 # layer, viridis otherwise (js/lib/colorbar.js resolveColormap)
 COLORMAPS = ("auto", "viridis", "magma", "gray", "rdbu")
 NORMALIZE = ("channel", "layer")
-
-
-def bundle(name: str):
-    """Path of the esbuild output for one entry, or a stub that says how to build it.
-
-    anywidget raises FileNotFoundError at class creation for a missing path; a source
-    checkout without ``npm run build`` should still import and explain itself instead.
-    """
-    path = STATIC / f"{name}.js"
-    if path.is_file():
-        return path
-    return (
-        "export default { render({ el }) { el.textContent = "
-        f"'cnnlens: JS bundle {name}.js missing; run: cd js && npm run build'; }} }};\n"
-    )
 
 
 class ActivationGrid(anywidget.AnyWidget):

@@ -23,7 +23,7 @@ import traitlets as t
 from bqplot import Scatter
 from ipywidgets import Widget, widget_serialization
 
-from .activation_grid import bundle
+from .esm import bundle
 
 __all__ = ["STATUSES", "CanonicalView", "direction_dots"]
 

@@ -14,7 +14,8 @@ import ipywidgets as W
 import numpy as np
 import traitlets as t
 
-from .activation_grid import ActivationGrid, bundle
+from .activation_grid import ActivationGrid
+from .esm import bundle
 
 
 class FilterGrid(anywidget.AnyWidget):

@@ -8,7 +8,8 @@ import anywidget
 import ipywidgets as W
 import traitlets as t
 
-from .activation_grid import ActivationGrid, bundle
+from .activation_grid import ActivationGrid
+from .esm import bundle
 
 MAX_THUMBS = 256  # more thumbnails than this are not browsable anyway; the rest by number
 

@@ -10,7 +10,8 @@ import anywidget
 import ipywidgets as W
 import traitlets as t
 
-from .activation_grid import ActivationGrid, bundle
+from .activation_grid import ActivationGrid
+from .esm import bundle
 
 
 class LayerTreeView(anywidget.AnyWidget):

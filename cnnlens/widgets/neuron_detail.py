@@ -9,7 +9,8 @@ import anywidget
 import ipywidgets as W
 import traitlets as t
 
-from .activation_grid import ActivationGrid, bundle
+from .activation_grid import ActivationGrid
+from .esm import bundle
 from .filter_grid import FilterGrid
 
 TOP_STATUS = ("none", "pending", "ready", "error")
