@@ -34,7 +34,7 @@ export function gridLayout(dec, cssWidth, compact = false) {
 
 /**
  * Whether the selected neuron stays on a newly painted layer: both maps or both vectors,
- * and it exists there. Mirror of cnnlens.widgets.layer_tree.keeps_neuron (the kernel's rule;
+ * and it exists there. Mirror of cnnlens.views.tree.keeps_neuron (the kernel's rule;
  * this one serves pages without a kernel).
  * @param {{kind:string}|null} prev the decoded payload painted before (null: first paint)
  * @param {{kind:string, total:number}} dec the new one
