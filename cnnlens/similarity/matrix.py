@@ -13,8 +13,8 @@ from .cka import linear_from_pair
 from .gram import center, centred_gram, rbf_kernel, ucenter
 from .jackknife import with_error
 from .linalg import feature_basis, gram_basis, live_count, whitener
-from .plan import FAMILY, KERNEL, Collector, Entry
-from .result import CellReader, Result
+from .plan import FAMILY, KERNEL, METRICS, Collector, Entry
+from .result import CellReader, Result, layer_index
 from .stats import Pair, side_from_data
 from .threads import both
 
@@ -23,7 +23,6 @@ __all__ = ["METRICS", "MatrixResult"]
 MAX_KEPT_FEATURE_D = 8192  # CCA of kept activations forms d x d scatters per layer
 _CROSS_ROWS = 1024  # rows converted to float64 at a time for a kept pair's cross-scatter
 
-METRICS = ("cca", "svcca", "pwcca", "linear_cka", "debiased_cka", "rbf_cka", "minibatch_cka")
 _REDUCE_TEXT = {
     "mean": "conv layers averaged over positions (N, C)",
     "flatten": "conv layers flattened, every unit a neuron (N, C*H*W)",
@@ -187,14 +186,7 @@ class MatrixResult(CellReader):
 
     @staticmethod
     def _index(names, key) -> int:
-        if isinstance(key, str):
-            if key not in names:
-                raise KeyError(f"unknown layer {key!r}; layers are {names}")
-            return names.index(key)
-        k = int(key)
-        if not -len(names) <= k < len(names):
-            raise IndexError(f"layer index {k} out of range for {len(names)} layers")
-        return k % len(names)
+        return layer_index(names, key)
 
     def _nan(self, metric, why, n=0) -> Result:
         return Result(metric, float("nan"), self.convention(metric), n=n, reason=why)

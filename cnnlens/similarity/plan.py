@@ -36,6 +36,8 @@ __all__ = ["DEFAULT_REDUCE", "FAMILY", "Collector", "Entry", "Group", "resolve_r
 
 FAMILY = {"cca": "cca", "svcca": "cca", "pwcca": "cca", "linear_cka": "cka",
           "debiased_cka": "cka", "rbf_cka": "cka", "minibatch_cka": "cka"}
+#: every metric of the all-pairs engine, in the order the docs introduce them
+METRICS = tuple(FAMILY)
 #: the kernel each CKA metric's minibatch estimator uses
 KERNEL = {"linear_cka": "linear", "debiased_cka": "linear", "rbf_cka": "rbf",
           "minibatch_cka": "linear"}

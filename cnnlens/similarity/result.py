@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CellReader", "DFTResult", "Result", "threshold_index"]
+__all__ = ["CellReader", "DFTResult", "Result", "layer_index", "threshold_index"]
 
 _EMPTY = np.zeros(0)
 
@@ -126,6 +126,18 @@ class DFTResult(Result):
                 k = threshold_index(rho, threshold)
                 out[i, j] = rho[:k].mean() if k else np.nan
         return out
+
+
+def layer_index(names: list[str], key) -> int:
+    """A layer's position in ``names`` from its name or a (negative) index."""
+    if isinstance(key, str):
+        if key not in names:
+            raise KeyError(f"unknown layer {key!r}; layers are {names}")
+        return names.index(key)
+    k = int(key)
+    if not -len(names) <= k < len(names):
+        raise IndexError(f"layer index {k} out of range for {len(names)} layers")
+    return k % len(names)
 
 
 class CellReader:

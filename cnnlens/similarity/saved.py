@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from .budget import Plan
-from .result import CellReader, Result
+from .plan import METRICS
+from .result import CellReader, Result, layer_index
 
 __all__ = ["FORMAT", "SavedResult", "load_result", "save_result"]
 
@@ -49,8 +50,6 @@ def save_result(res, path) -> None:
     """Write every metric of a complete :class:`MatrixResult` (or a loaded one) to ``path``."""
     if not res.complete:
         raise ValueError("the pass has not finished: save the result once it is complete")
-    from .matrix import METRICS
-
     la, lb = len(res.layers_a), len(res.layers_b)
     arrays, reasons, conventions = {}, {}, {}
     for m in METRICS:
@@ -181,10 +180,8 @@ class SavedResult(CellReader):
         return texts[0] if len(texts) == 1 else " | ".join(texts)
 
     def result(self, metric: str, i, j) -> Result:
-        from .matrix import MatrixResult
-
         self._check(metric)
-        i, j = MatrixResult._index(self.layers_a, i), MatrixResult._index(self.layers_b, j)
+        i, j = layer_index(self.layers_a, i), layer_index(self.layers_b, j)
         conv = self.meta["conventions"][metric][int(self._a[f"{metric}.convention"][i, j])]
         rho, kx, ky = np.zeros(0), None, None
         if f"{metric}.rho" in self._a:
