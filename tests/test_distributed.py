@@ -3,6 +3,7 @@ import os
 import socket
 
 import numpy as np
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -39,6 +40,8 @@ def _rank(rank: int, world: int, port: int, out: str) -> None:
         arrays = {}
         for name in CASES:
             res = _run(shard, name)
+            if name == "minibatch" and rank == 0:  # what a torchrun job keeps
+                res.save(f"{out}/run.npz")
             arrays[f"{name}.n"] = np.array(res.n)
             arrays[f"{name}.forms"] = np.array(repr(res.plan))
             for m in EXACT:
@@ -55,8 +58,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_ranks_equal_one_process_over_the_concatenated_data(tmp_path):
-    mp.spawn(_rank, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+@pytest.fixture(scope="module")
+def ranks_out(tmp_path_factory):
+    """What two gloo ranks wrote (each case's matrices; rank 0 also a saved result)."""
+    out = tmp_path_factory.mktemp("ranks")
+    mp.spawn(_rank, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    return out
+
+
+def test_two_ranks_equal_one_process_over_the_concatenated_data(ranks_out):
+    tmp_path = ranks_out
     ranks = [np.load(tmp_path / f"rank{r}.npz") for r in range(2)]
     for name in CASES:
         single = _run(_images(), name)
@@ -72,3 +83,18 @@ def test_two_ranks_equal_one_process_over_the_concatenated_data(tmp_path):
     assert "minibatch" in str(ranks[0]["minibatch.forms"])
     assert "moments" in str(ranks[0]["moments.forms"])
     assert "debiased_cka" in str(ranks[0]["moments_cka.forms"]).split("moments")[1]
+
+
+def test_a_result_saved_by_a_rank_opens_in_compare_without_a_pass(ranks_out):
+    import cnnlens as cl
+    saved = cl.load_result(ranks_out / "run.npz")
+    single = _run(_images(), "minibatch")
+    calls = []
+    a, b = tiny_cnn(0), tiny_cnn(1)
+    a.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    cmp = cl.Compare(a, b, _images()[:8], result=saved, metric="linear_cka")
+    assert cmp.wait() and all(n == 1 for n in calls)   # the panes' dry runs only: no pass
+    for m in EXACT[1:]:  # the picker's metrics
+        cmp.metric = m
+        np.testing.assert_allclose(cmp.matrix, single.matrix(m), atol=1e-9, err_msg=m)
+    cmp.close()
