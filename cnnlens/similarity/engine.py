@@ -347,6 +347,8 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
             raise Cancelled("similarity pass cancelled while filling the matrix")
         for m in metrics:
             res.result(m, i, j)
+        if j == len(lb) - 1:
+            res.release("a", i)  # its row is done: keep per-layer work of b's layers only
         now = time.monotonic()
         if report and (now - last > 0.05 or k == len(pairs)):
             last = now

@@ -242,6 +242,21 @@ class MatrixResult(CellReader):
             self._cache[key] = fn()
         return self._cache[key]
 
+    def release(self, side: str, index: int) -> None:
+        """Drop what is cached for one layer (scatters, bases, whiteners, Grams, errors).
+
+        The engine fills the matrix row by row and releases each row's layer of model a
+        when its row is done, so the per-layer work held at once is that of model b's
+        layers plus one of a's (as the plan prices it); a later read recomputes it.
+        """
+        def mine(part):
+            return isinstance(part, Entry) and part.side == side and part.index == index
+        with self._lock:
+            for key in [k for k in self._cache if isinstance(k, tuple) and any(map(mine, k))]:
+                del self._cache[key]
+            if self._last_cross[0] is not None and any(map(mine, self._last_cross[0])):
+                self._last_cross = (None, None)
+
     def _stream_cell(self, metric, g, ea: Entry, eb: Entry) -> Result:
         p = g.joint.pair(ea.slot, eb.slot)
         if metric in ("cca", "pwcca"):

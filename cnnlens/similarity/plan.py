@@ -246,10 +246,9 @@ class Collector:
             # kept float32 rows; for CCA each layer's d x d scatter, basis and whitener,
             # and one pair's cross-scatter and converted row blocks at a time
             # (layers wider than n: an n x n Gram and its eigenvectors instead)
-            kept = 4 * R * (da + db) + (
-                24 * sum(min(e.d, R) ** 2 for e in g.entries) + 8 * dmax * dmax
-                + 16 * 1024 * dmax if cca else 0)
-            grams = 8 * R * R * (1 + len(cka)) * len(g.entries) if cka else 0
+            kept = 4 * R * (da + db) + (self._layer_work(g, R) + 16 * 1024 * dmax if cca else 0)
+            # Grams: model b's layers and one of a's at a time (the engine releases rows)
+            grams = 8 * R * R * (1 + len(cka)) * (len(g.b) + 1) if cka else 0
             opts.append(_Option("kept", kept + grams, g.metrics, frozenset()))
             if cka and cca and per_batch:
                 opts.append(_Option("kept+minibatch", kept, cca, cka))
@@ -257,7 +256,8 @@ class Collector:
             extras = 8 * (len(g.a) * db + da * len(g.b) + 2 * (da + db)) \
                 if "debiased_cka" in g.metrics else 0
             moments = (8 * (sum(e.d ** 2 for e in g.entries) + da * db) + extras
-                       + 8 * self.batch_size * g.rows * (da + db))
+                       + 8 * self.batch_size * g.rows * (da + db)
+                       + (self._layer_work(g) if cca else 0))
             rbf = cka - linear if per_batch else frozenset()
             opts.append(_Option("moments+minibatch" if rbf else "moments", moments, cca | linear,
                                 rbf))
@@ -272,6 +272,15 @@ class Collector:
             return (len(o.missing(required)), len(o.missing(g.metrics)), len(o.estimated),
                     pref, o.bytes)
         return sorted(opts, key=rank)
+
+    @staticmethod
+    def _layer_work(g: Group, R: int | None = None) -> int:
+        """Per-layer CCA work held while the matrix fills: a float64 scatter, basis,
+        whitener (with its coordinates and polar factor) and a spare, d x d each (n x n
+        for a layer wider than the R datapoints), for model b's layers and one of a's."""
+        def d2(e):
+            return min(e.d, R) ** 2 if R is not None else e.d ** 2
+        return 48 * (sum(d2(e) for e in g.b) + max((d2(e) for e in g.a), default=0))
 
     def _kinds(self, options) -> tuple:
         est = {m for o in options for m in o.estimated} | ({"minibatch_cka"} & self.wanted)
