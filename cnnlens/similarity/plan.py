@@ -276,11 +276,11 @@ class Collector:
     @staticmethod
     def _layer_work(g: Group, R: int | None = None) -> int:
         """Per-layer CCA work held while the matrix fills: a float64 scatter, basis,
-        whitener (with its coordinates and polar factor) and a spare, d x d each (n x n
+        whitener (with its coordinates and polar factor) and transients, d x d each (n x n
         for a layer wider than the R datapoints), for model b's layers and one of a's."""
         def d2(e):
             return min(e.d, R) ** 2 if R is not None else e.d ** 2
-        return 48 * (sum(d2(e) for e in g.b) + max((d2(e) for e in g.a), default=0))
+        return 64 * (sum(d2(e) for e in g.b) + max((d2(e) for e in g.a), default=0))
 
     def _kinds(self, options) -> tuple:
         est = {m for o in options for m in o.estimated} | ({"minibatch_cka"} & self.wanted)
