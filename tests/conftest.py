@@ -4,22 +4,12 @@ import pathlib
 
 import pytest
 import torch
-from torch import nn
+from tiny_nets import tiny_cnn  # a plain module: spawned test processes import it by name
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+
 REFERENCE = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference"
-
-
-def tiny_cnn(seed=0, in_channels=3, classes=10):
-    """A small VGG-like CNN: conv-bn-relu-pool x2, then two linear layers."""
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, classes),
-    ).eval()
 
 
 @pytest.fixture(scope="session")

@@ -352,7 +352,7 @@ KERNEL_CODE = r'''
 import sys, time, torch
 from torch import nn
 sys.path.insert(0, {tests!r})
-from conftest import tiny_cnn
+from tiny_nets import tiny_cnn
 from cnnlens.widgets.compare import Compare
 class Slow(nn.Module):
     def __init__(self, m): super().__init__(); self.m = m

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import tiny_cnn
+from tiny_nets import tiny_cnn
 
 from cnnlens import similarity as sim
 

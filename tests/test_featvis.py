@@ -7,8 +7,8 @@ import copy
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_cnn
 from test_probe import no_hooks
+from tiny_nets import tiny_cnn
 from torch import nn
 
 import cnnlens as cl

@@ -6,7 +6,7 @@ Front-end messages are played with ``set_state`` (what a click sends)."""
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_cnn
+from tiny_nets import tiny_cnn
 
 from cnnlens import similarity as sim
 from cnnlens.similarity.readout import below_chance, cell_notes, gap_series

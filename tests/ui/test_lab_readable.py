@@ -127,7 +127,7 @@ TEXTS = [".cnnlens-tree .cnnlens-tree-name", ".cnnlens-tree .cnnlens-dim", ".cnn
 
 
 # the values printed in heatmap cells against their cell, dimmed cells blended over the page
-CELL_VALUES = """() => {
+CELL_VALUES = r"""() => {
   const rgb = (s) => (s.match(/[\d.]+/g) || [0, 0, 0]).slice(0, 3).map(Number);
   const lum = (c) => { const l = c.map((v) => { v /= 255;
       return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });

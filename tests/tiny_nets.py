@@ -1,0 +1,15 @@
+"""The tiny seeded CNN the tests build (a module of its own: spawned worker processes
+import it by name, where ``conftest`` could resolve to ``tests/ui/conftest.py``)."""
+import torch
+from torch import nn
+
+
+def tiny_cnn(seed=0, in_channels=3, classes=10):
+    """A small VGG-like CNN: conv-bn-relu-pool x2, then two linear layers."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, classes),
+    ).eval()
