@@ -8,25 +8,13 @@ import numpy as np
 import pytest
 import torch
 from test_probe import no_hooks
-from tiny_nets import tiny_cnn
+from tiny_nets import Counting, tiny_cnn
 from torch import nn
 
 import cnnlens as cl
 from cnnlens.capture import capture
 from cnnlens.featvis import Cancelled, visualize
 from cnnlens.probe import LayerNotFound
-
-
-class Counting(nn.Module):
-    """Counts forward calls of the wrapped model (layer names gain a ``net.`` prefix)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net, self.calls = net, 0
-
-    def forward(self, x):
-        self.calls += 1
-        return self.net(x)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from tiny_nets import Counting
 from torch import nn
 
 from cnnlens import similarity as sim
@@ -11,18 +12,6 @@ from cnnlens.capture import capture
 from cnnlens.similarity.joint import Joint
 
 ALL = sim.METRICS
-
-
-class Counting(nn.Module):
-    """Counts forward calls, so a test can prove that no metric re-runs the model."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net, self.calls = net, 0
-
-    def forward(self, x):
-        self.calls += 1
-        return self.net(x)
 
 
 def no_hooks(model):

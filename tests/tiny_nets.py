@@ -13,3 +13,16 @@ def tiny_cnn(seed=0, in_channels=3, classes=10):
         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, classes),
     ).eval()
+
+
+class Counting(nn.Module):
+    """Counts forward calls of the wrapped model (layer names gain a ``net.`` prefix), so a
+    test can prove that something did not re-run the model."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.calls = net, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.net(x)
