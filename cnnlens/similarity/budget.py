@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["AUTO_FRACTION", "BudgetError", "Plan", "PlanRow", "available_bytes", "resolve_memory"]
+__all__ = ["AUTO_FRACTION", "BudgetError", "Plan", "PlanRow", "available_bytes", "give_back",
+           "resolve_memory"]
 
 #: ``memory="auto"``: this fraction of the memory available when the pass starts
 #: (host RAM from /proc/meminfo's MemAvailable, or the CUDA device's free memory).
@@ -45,6 +46,26 @@ def available_bytes(device=None) -> int:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
         return 8 << 30
+
+
+_LIBC = []
+
+
+def give_back() -> None:
+    """Return freed heap pages to the OS (glibc's ``malloc_trim``; elsewhere a no-op).
+
+    The pairs stage frees many 10-100 MB float64 temporaries; glibc keeps the pages,
+    and on the ResNet-50 pair the process grew to several times what it held (n=1024:
+    2.85 GiB resident, 2.01 GiB after a trim). The engine trims after every row.
+    """
+    if not _LIBC:
+        import ctypes
+        try:
+            _LIBC.append(ctypes.CDLL("libc.so.6").malloc_trim)
+        except (OSError, AttributeError):
+            _LIBC.append(None)
+    if _LIBC[0] is not None:
+        _LIBC[0](0)
 
 
 def resolve_memory(memory, device=None) -> int:

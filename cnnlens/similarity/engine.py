@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import torch
 
 from . import distributed
-from .budget import resolve_memory
+from .budget import give_back, resolve_memory
 from .linalg import RTOL, check_keep
 from .matrix import METRICS, MatrixResult
 from .plan import Collector, resolve_reduce
@@ -349,6 +349,7 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
             res.result(m, i, j)
         if j == len(lb) - 1:
             res.release("a", i)  # its row is done: keep per-layer work of b's layers only
+            give_back()
         now = time.monotonic()
         if report and (now - last > 0.05 or k == len(pairs)):
             last = now
