@@ -181,7 +181,7 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
                       metrics=("svcca", "pwcca", "linear_cka"), reduce=None, batch_size=64,
                       device=None, progress=None, cancel=None, *, keep=0.99, side="x",
                       sigma=0.8, rtol=RTOL, collect="all", memory="auto",
-                      dry_run=False, reference=None, layers_c=None) -> MatrixResult:
+                      dry_run=False, reference=None, layers_c=None, maps=False) -> MatrixResult:
     """Compare every layer of ``model_a`` with every layer of ``model_b`` in one pass.
 
     Parameters
@@ -228,6 +228,12 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
         the memory available now (host RAM; the GPU's free memory on CUDA).
     dry_run : bool
         Return the :class:`~cnnlens.similarity.budget.Plan` without running the data.
+    maps : bool
+        Also accumulate, for every pair, the position-level moments and each layer's
+        per-image means that canonical maps need (``res.canonical_maps(i, j, ...)``, no
+        further pass; see :mod:`cnnlens.similarity.positions`). Optional in the plan:
+        dropped, with the reason in ``res.plan`` and ``res.warnings``, when it does not
+        fit what the metrics leave of the budget.
     reference, layers_c : nn.Module and selector, optional
         A third model C (e.g. ``model_a``'s recipe with another seed) compared with A in
         the same pass: the result reads as A~B, with A~C at ``.reference``,
@@ -272,14 +278,14 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
             similarity_matrix, model_a, model_b, data, progress, dry_run, layers_a=layers_a,
             layers_b=layers_b, metrics=metrics, reduce=reduce, batch_size=batch_size,
             device=device, cancel=cancel, keep=keep, side=side, sigma=sigma, rtol=rtol,
-            collect=collect, memory=memory, reference=reference, layers_c=layers_c)
+            collect=collect, memory=memory, reference=reference, layers_c=layers_c, maps=maps)
     if reference is not None:  # B and C as halves of one module: A's statistics serve both
         from .reference import with_reference
         return with_reference(
             similarity_matrix, model_a, model_b, data, reference, layers_a, layers_b, layers_c,
             progress, dry_run, metrics=metrics, reduce=reduce, batch_size=batch_size,
             device=device, cancel=cancel, keep=keep, side=side, sigma=sigma, rtol=rtol,
-            collect=collect, memory=memory)
+            collect=collect, memory=memory, maps=maps)
     metrics = tuple(metrics)
     for m in metrics:
         if m not in METRICS:
@@ -315,7 +321,7 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
         n_images = total_images if known else None
         budget = distributed.min_int(budget)
     col = Collector([x.name for x in la], [x.name for x in lb], red, _wanted(metrics, collect),
-                    metrics, n_images, budget, batch_size=batch_size, sigma=sigma)
+                    metrics, n_images, budget, batch_size=batch_size, sigma=sigma, maps=maps)
     res = MatrixResult(col.names["a"], col.names["b"], metrics, col, red, keep, side, sigma,
                        rtol, batch_size=batch_size)
     plan = col.start({"a": _planning_batch(la, "a"), "b": _planning_batch(lb, "b")})

@@ -172,7 +172,18 @@ class MatrixResult(CellReader):
     def warnings(self) -> list[str]:
         """Plain sentences on what makes these scores hard to read (e.g. too few images)."""
         with self._lock:
-            return trust.sampling_warnings(self) if self.complete else []
+            out = trust.sampling_warnings(self) if self.complete else []
+        return out + ([self._c.maps_why] if getattr(self._c, "maps_why", "") else [])
+
+    def canonical_maps(self, i, j, acts_a=None, acts_b=None, k: int = 4, metric: str = "svcca",
+                       image: int | None = None):
+        """Canonical maps of cell (i, j) from this pass (``maps=True``): no pass over the data.
+
+        ``acts_a``, ``acts_b``: the image's activations (C, H, W) or (C,), or None (then
+        ``.for_image`` gives an image's maps). See :func:`.positions.maps_result`.
+        """
+        from .positions import maps_result
+        return maps_result(self, i, j, acts_a, acts_b, k, metric, image)
 
     def save(self, path) -> None:
         """Write every metric, spectrum, error, convention and the plan (see :mod:`.saved`)."""

@@ -148,8 +148,10 @@ class Collector:
     """
 
     def __init__(self, names_a, names_b, reduce: dict[str, str], wanted, required, n_images,
-                 budget: int, batch_size: int = 64, sigma: float = 0.8):
+                 budget: int, batch_size: int = 64, sigma: float = 0.8, maps: bool = False):
         self.names = {"a": list(names_a), "b": list(names_b)}
+        # canonical maps' position statistics (:mod:`.positions`): optional, priced last
+        self.maps, self.positions, self.maps_why = maps, None, ""
         self.reduce = reduce
         self.wanted, self.required = set(wanted), set(required) & set(wanted)
         self.n_images, self.budget, self.batch_size, self.sigma = n_images, budget, batch_size, sigma
@@ -214,6 +216,13 @@ class Collector:
         for m in set(self._all_metrics()) - self.wanted:
             self.skipped[m] = ("not requested and the pass ran with collect='requested'; ask "
                                "for it in metrics= or use collect='all'")
+        if self.maps:
+            from .positions import plan_positions
+            self.positions, row = plan_positions(
+                self.names["a"], self.names["b"], acts, self.n_images, self.batch_size,
+                self.budget - sum(r.bytes for r in rows), self.budget)
+            self.maps_why = "" if self.positions is not None else row.why
+            rows.append(row)
         self.plan = Plan(self.budget, self.n_images, rows)
         return self.plan
 
@@ -384,6 +393,8 @@ class Collector:
                 e.parts.append(r)  # float32 as captured
             elif g.joint is not None:
                 g.pending[e] = _own(r.to(torch.float64), t)  # centred in place by Joint
+        if self.positions is not None:
+            self.positions.take(side, layer, t)
         if mb:
             how = self.reduce["cka"]
             if self.mb_rows[side, i] != 1:  # placeholder: the cell reports why it is NaN
@@ -396,6 +407,8 @@ class Collector:
 
     def flush(self, b: int) -> None:
         """End a batch of ``b`` images once :meth:`take` has seen every layer of both models."""
+        if self.positions is not None:
+            self.positions.flush(b)
         for g in self.groups.values():
             if g.pending:
                 g.joint.update([g.pending.pop(e) for e in g.a], [g.pending.pop(e) for e in g.b],
@@ -413,6 +426,8 @@ class Collector:
             for e in g.entries:
                 e.parts = [p.cpu() for p in e.parts]
                 e.shift = None if e.shift is None else e.shift.cpu()
+        if self.positions is not None:
+            self.positions.to_host()
         if self.minibatch is not None:
             self.minibatch.sums = {k: tuple(t.cpu() for t in v)
                                    for k, v in self.minibatch.sums.items()}
@@ -431,6 +446,8 @@ class Collector:
                         1, e.parts[0].shape[0])
         if self.minibatch is not None:
             distributed.merge_minibatch(self.minibatch)
+        if self.positions is not None:
+            self.positions.merge_ranks()
         self.n = distributed.sum_int(self.n)
 
 
