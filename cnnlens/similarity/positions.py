@@ -26,7 +26,7 @@ from .conv import reduce_conv
 from .joint import Joint
 from .stats import Pair
 
-__all__ = ["PositionStats", "has_maps", "maps_result", "plan_positions"]
+__all__ = ["PositionStats", "has_maps", "maps_result", "maps_source", "plan_positions"]
 
 
 @dataclass(eq=False)
@@ -230,4 +230,15 @@ def has_maps(res) -> bool:
     c = getattr(res, "_c", None)
     return c is not None and getattr(c, "positions", None) is not None and \
         bool(getattr(res, "complete", False))
+
+
+def maps_source(res):
+    """The result whose in-pass statistics serve maps of the first dataset's images, or None.
+
+    Several datasets (``DatasetResults``): the first one's (the images Compare's panes
+    show); a saved, unfinished or reference result, or one without them: None.
+    """
+    if res is not None and hasattr(res, "results") and hasattr(res, "names"):
+        res = res.results[res.names[0]] if res.names else None
+    return res if has_maps(res) else None
 

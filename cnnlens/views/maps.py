@@ -6,11 +6,13 @@ import dataclasses
 
 from ..similarity.canonical import CanonicalMaps
 
-__all__ = ["COST", "K_MAX", "RHO_NOTE", "cca_metric", "first_k"]
+__all__ = ["COST", "COST_IN_PASS", "K_MAX", "RHO_NOTE", "cca_metric", "first_k"]
 
 K_MAX = 8  # directions computed per pair; asking for more recomputes
 COST = ("Directions: one extra pass over the data for this pair (CCA over spatial "
         "positions); other images reuse them.")
+COST_IN_PASS = ("Directions: from the statistics the matrix pass kept (CCA over spatial "
+                "positions); no extra pass over the data.")
 RHO_NOTE = ("These rho come from CCA with every spatial position a datapoint, the spectrum's "
             "from the heatmap's reduction (by default one datapoint per image): they differ.")
 

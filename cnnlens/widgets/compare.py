@@ -28,7 +28,7 @@ from .spectrum import Spectrum, spectrum_legend, spectrum_title
 __all__ = ["METRICS", "Compare"]
 
 OPTIONS = ("reduce", "batch_size", "device", "memory", "result", "autostart", "precompute",
-           "lens_options", "names", "reference")
+           "lens_options", "names", "reference", "maps")
 
 
 def model_names(model_a, model_b, names=None) -> tuple[str, str]:
@@ -107,6 +107,11 @@ class Compare(MatrixJob, W.VBox):
         through the three models; the heatmap gets a difference mode (A~B minus A~C, when
         B and C have the same layers), tooltips give both scores, and a per-layer gap
         chart under the heatmap links to it (see :mod:`cnnlens.widgets.compare_trust`).
+    maps : bool, optional
+        Keep the canonical maps' statistics in the matrix pass (``similarity_matrix(...,
+        maps=True)``), so a pair's maps need no pass of their own; the plan drops them when
+        they do not fit the budget, and then each pair's first maps take one extra pass.
+        Default: True (False with ``reference``).
     """
 
     def __init__(self, model_a, model_b, data, metric="svcca", layers_a=None, layers_b=None,
@@ -129,6 +134,8 @@ class Compare(MatrixJob, W.VBox):
             data = next(iter(data.values()))
         self._engine_opts = {k: options[k] for k in ("reduce", "batch_size", "device", "memory",
                                                      "reference") if k in options}
+        # canonical maps from the matrix pass (no extra pass per pair) when they fit
+        self._engine_opts["maps"] = bool(options.get("maps", "reference" not in self._engine_opts))
         given = options.get("names")
         ref_name = str(given[2]) if given is not None and len(given) == 3 else "reference"
         if given is not None and len(given) == 3:
@@ -167,7 +174,7 @@ class Compare(MatrixJob, W.VBox):
                                   grid_b=self.lens_b.grid if self.lens_b else None, cost=COST)
         self._maps_job = MapsJob(self._models, data, (self.lens_a, self.lens_b), self.maps,
                                  names=self.names, batch_size=options.get("batch_size", 64),
-                                 device=options.get("device"))
+                                 device=options.get("device"), result=lambda: self.result)
         self.picker = W.Dropdown(options=[(label, key) for key, label in METRICS.items()],
                                  value=metric, description="metric", layout=W.Layout(width="220px"))
         self.progress = W.IntProgress(value=0, min=0, max=1, description="",

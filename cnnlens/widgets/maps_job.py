@@ -25,8 +25,9 @@ import time
 from ..encode import encode_canonical_image, encode_canonical_pair
 from ..inputs import iter_batches, num_images
 from ..similarity.canonical import CanonicalMaps, canonical_maps
+from ..similarity.positions import maps_source
 from ..views.errors import describe
-from ..views.maps import COST, K_MAX, RHO_NOTE, cca_metric, first_k
+from ..views.maps import COST, COST_IN_PASS, K_MAX, RHO_NOTE, cca_metric, first_k
 
 __all__ = ["COST", "K_MAX", "RHO_NOTE", "MapsJob", "cca_metric", "first_k"]
 
@@ -53,12 +54,17 @@ class MapsJob:
         What the models are called.
     batch_size, device
         Of the extra pass.
+    result : callable, optional
+        Returns the Compare's similarity result (or None): when it holds the pairs'
+        position statistics (``similarity_matrix(..., maps=True)``), the directions come
+        from it and no pass over the data runs (:mod:`cnnlens.similarity.positions`).
     """
 
     def __init__(self, models, data, lenses, view=None, names=("A", "B"), batch_size=64,
-                 device=None):
+                 device=None, result=None):
         self._models, self._data, self._lenses, self._view = models, data, lenses, view
         self._names, self._batch_size, self._device = tuple(names), batch_size, device
+        self._result = result
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._pass = threading.Lock()
@@ -66,21 +72,37 @@ class MapsJob:
         self._serial, self._request, self._thread = 0, None, None
         self.passes = 0  # passes over the data so far (tests and the curious)
         self.batches = 0  # batches those passes streamed (one forward of each model each)
+        self.in_pass = 0  # directions read from the matrix pass's statistics (no pass)
 
     # -- on the caller's thread ------------------------------------------------------
     def directions(self, layer_a: str, layer_b: str, metric: str, k: int = K_MAX,
                    cancel=None, progress=None) -> CanonicalMaps:
-        """The pair's directions (cached; one pass over the data the first time)."""
+        """The pair's directions (cached; from the matrix pass's statistics when it kept
+        them, else one pass over the data the first time)."""
         key = (layer_a, layer_b, metric)
         with self._pass:  # one pass at a time: a second caller then finds it cached
             cm, asked = self._cache.get(key, (None, 0))
             if cm is None or (k > asked and cm.k == asked):  # more directions may exist
                 asked = max(k, K_MAX)
-                cm = canonical_maps(*self._models, self._batches(cancel, progress), layer_a,
-                                    layer_b, image=0, k=asked, metric=metric,
-                                    batch_size=self._batch_size, device=self._device)
-                self.passes += 1
+                cm = self._from_result(layer_a, layer_b, metric, asked)
+                if cm is None:  # the matrix pass kept no position statistics: a pass
+                    cm = canonical_maps(*self._models, self._batches(cancel, progress),
+                                        layer_a, layer_b, image=0, k=asked, metric=metric,
+                                        batch_size=self._batch_size, device=self._device)
+                    self.passes += 1
                 self._cache[key] = (cm, asked)
+        return cm
+
+    def _from_result(self, layer_a: str, layer_b: str, metric: str, k: int):
+        """The pair's directions from the Compare's result (None: it holds none for it)."""
+        res = maps_source(self._result() if self._result is not None else None)
+        if res is None or layer_a not in res.layers_a or layer_b not in res.layers_b:
+            return None
+        cm = res.canonical_maps(res.layers_a.index(layer_a), res.layers_b.index(layer_b),
+                                k=k, metric=metric)
+        self.in_pass += 1
+        if self._view is not None and self._view.cost != COST_IN_PASS:
+            self._set(cost=COST_IN_PASS)
         return cm
 
     def maps(self, layer_a: str, layer_b: str, image: int, metric: str,
