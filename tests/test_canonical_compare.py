@@ -63,15 +63,15 @@ def test_canonical_maps_matches_the_core_function_and_caches_per_pair_and_metric
     np.testing.assert_allclose(res.maps_a, ref.maps_a, atol=1e-4)  # float32 forwards, other batches
     np.testing.assert_allclose(res.maps_b, ref.maps_b, atol=1e-4)
     assert res.maps_a.shape == (3, 10, 10) and res.image == 2
-    assert cmp._maps_job.passes == 1
+    assert cmp.maps_job.passes == 1
     cmp.canonical_maps(1, 1, image=5, k=2)        # same pair and metric: cached directions
-    assert cmp._maps_job.passes == 1
+    assert cmp.maps_job.passes == 1
     cmp.metric = "pwcca"                          # another metric: its own directions
     cmp.canonical_maps(1, 1, image=5, k=2)
-    assert cmp._maps_job.passes == 2
+    assert cmp.maps_job.passes == 2
     cmp.metric = "linear_cka"                     # CKA: SVCCA's, cached already
     assert cmp.canonical_maps(1, 1, k=2).metric == "svcca"
-    assert cmp._maps_job.passes == 2
+    assert cmp.maps_job.passes == 2
     with pytest.raises(IndexError):
         cmp.canonical_maps(5, 0)
 
@@ -95,24 +95,24 @@ def test_selecting_a_cell_fills_the_view_off_the_kernel_thread_and_the_picker_re
     assert view.status == "empty" and view.pair_data == {}
     cmp.heatmap.set_state({"selected": [[1, 0]]})   # what a click sends
     assert view.pair == [1, 0]
-    assert cmp._maps_job.wait(60)
+    assert cmp.maps_job.wait(60)
     assert view.status == "ready", view.error
     pd, im = view.pair_data, view.image_data
     assert pd["pair"] == [1, 0] and pd["k"] == 4 and pd["layer_a"] == "inner.2"
     assert im["image"] == 0 and im["maps_a"]["shape"] == [4, 10, 10]
     assert "no extra pass over the data" in view.cost  # from the matrix pass's statistics
-    passes = cmp._maps_job.passes
+    passes = cmp.maps_job.passes
     cmp.lens_a.grid.set_state({"image_index": 3})   # the pane's image picker
-    assert cmp._maps_job.wait(60)
+    assert cmp.maps_job.wait(60)
     assert view.image_data["image"] == 3 and view.pair_data["pair"] == [1, 0]
-    assert cmp._maps_job.passes == passes
+    assert cmp.maps_job.passes == passes
     cmp.lens_b.grid.set_state({"image_index": 5})   # either pane's picker
-    assert cmp._maps_job.wait(60) and view.image_data["image"] == 5
+    assert cmp.maps_job.wait(60) and view.image_data["image"] == 5
     cmp.picker.value = "linear_cka"                 # CKA: the view says where the maps come from
-    assert cmp._maps_job.wait(60)
+    assert cmp.maps_job.wait(60)
     assert "SVCCA of the same pair" in view.note and view.status == "ready"
     cmp.picker.value = "svcca"
-    assert cmp._maps_job.wait(60) and view.note == ""
+    assert cmp.maps_job.wait(60) and view.note == ""
     # binary payloads survive the widget state (no JSON lists)
     state = view.get_state()
     assert isinstance(state["image_data"]["maps_a"]["data"], (bytes, memoryview))
@@ -130,8 +130,8 @@ def test_spectrum_points_follow_the_curve_and_a_click_selects_a_direction(cmp):
 
 
 def test_errors_show_in_place(cmp):
-    cmp._maps_job.request((0, 0), "inner.0", "nope", 0, "svcca")
-    assert cmp._maps_job.wait(60)
+    cmp.maps_job.request((0, 0), "inner.0", "nope", 0, "svcca")
+    assert cmp.maps_job.wait(60)
     assert cmp.maps.status == "error" and "nope" in cmp.maps.error
 
 
@@ -164,7 +164,7 @@ def test_export_frames_hold_the_exported_pairs_and_images_and_say_what_was_left_
     from cnnlens.export.maps import maps_for_page
 
     cmp.pair = (1, 1)
-    assert cmp._maps_job.wait(60)
+    assert cmp.maps_job.wait(60)
     layers = cmp.heatmap.layers_a
     frames, text, left = maps_for_page(cmp, layers, layers, [0, 4], maps="cached")
     assert list(frames) == ["1,1"] and set(frames["1,1"]["images"]) == {"0", "4"}
@@ -194,7 +194,7 @@ def test_another_pair_cancels_a_running_pass_another_image_does_not(cmp_pass, mo
 
     from cnnlens.widgets import maps_job
 
-    job, started = cmp._maps_job, threading.Event()
+    job, started = cmp.maps_job, threading.Event()
     real = maps_job.iter_batches
 
     def slow(data, batch_size):  # a pass long enough to ask for something else meanwhile
@@ -235,7 +235,7 @@ def test_cancel_stops_the_pass_and_clears_the_progress(cmp_pass, monkeypatch):
             yield batch
 
     monkeypatch.setattr(maps_job, "iter_batches", slow)
-    job = cmp._maps_job
+    job = cmp.maps_job
     job.request((0, 0), "inner.0", "inner.0", 0, "svcca")
     assert started.wait(10) and cmp.maps.status == "running"
     job.cancel()

@@ -190,10 +190,10 @@ def test_click_sets_both_panes_and_spectrum_without_forward(done, model, model_b
     i, j = len(cmp.heatmap.layers_a) - 1, 0
     before = cmp.spectrum.rho.copy()
     fa0, fb0 = cmp.lens_a.inspector.forward_calls, cmp.lens_b.inspector.forward_calls
-    b0 = cmp._maps_job.batches  # the canonical maps' own pass (one per new pair, test_canonical_compare)
+    b0 = cmp.maps_job.batches  # the canonical maps' own pass (one per new pair, test_canonical_compare)
     with counting(model, model_b) as calls:
         cmp.heatmap.set_state({"selected": [[i, j]]})
-        assert cmp._maps_job.wait(60)
+        assert cmp.maps_job.wait(60)
     assert cmp.lens_a.layer == cmp.heatmap.layers_a[i]
     assert cmp.lens_b.layer == cmp.heatmap.layers_b[j]
     np.testing.assert_allclose(cmp.spectrum.rho, cmp.result.spectrum(i, j), rtol=1e-6)
@@ -201,17 +201,17 @@ def test_click_sets_both_panes_and_spectrum_without_forward(done, model, model_b
     assert before.shape != cmp.spectrum.rho.shape or not np.allclose(before, cmp.spectrum.rho)
     assert np.isfinite(np.asarray(cmp.spectrum.baseline.y)).any()
     # every other forward was a pane drawing its new layer, none for the spectrum
-    maps = cmp._maps_job.batches - b0
+    maps = cmp.maps_job.batches - b0
     assert calls == [cmp.lens_a.inspector.forward_calls - fa0 + maps,
                      cmp.lens_b.inspector.forward_calls - fb0 + maps]
     fa0, fb0 = cmp.lens_a.inspector.forward_calls, cmp.lens_b.inspector.forward_calls
-    b0 = cmp._maps_job.batches
+    b0 = cmp.maps_job.batches
     with counting(model, model_b) as calls:  # back and forth: still no forward of our own
         cmp.heatmap.set_state({"selected": [[0, 0]]})
         cmp.heatmap.set_state({"selected": [[i, j]]})
-        assert cmp._maps_job.wait(60)
+        assert cmp.maps_job.wait(60)
     np.testing.assert_allclose(cmp.spectrum.rho, cmp.result.spectrum(i, j), rtol=1e-6)
-    maps = cmp._maps_job.batches - b0
+    maps = cmp.maps_job.batches - b0
     assert calls == [cmp.lens_a.inspector.forward_calls - fa0 + maps,
                      cmp.lens_b.inspector.forward_calls - fb0 + maps]
 

@@ -41,14 +41,13 @@ def maps_for_page(cmp, layers_a, layers_b, images, maps=True, seconds=60.0,
     max_bytes : int, optional
         Raw bytes the page can still take.
     """
-    from ..encode import encode_canonical_image, encode_canonical_pair  # lazy: torch
-    from ..views.maps import RHO_NOTE, cca_metric, first_k
+    from ..views.maps import cca_metric  # lazy: torch
 
     if maps not in MAPS_MODES:
         raise ValueError(f"maps must be True, 'cached' or False, got {maps!r}")
     if maps is False or cmp.lens_a is None or cmp.lens_b is None:
         return {}, "", []
-    job, k, metric = cmp._maps_job, cmp.maps.k, cca_metric(cmp.metric)
+    job, k, metric = cmp.maps_job, cmp.maps.k, cca_metric(cmp.metric)
     rows, cols = list(cmp.heatmap.layers_a), list(cmp.heatmap.layers_b)
     pairs = [(rows.index(a), cols.index(b)) for a in layers_a for b in layers_b
              if a in rows and b in cols]
@@ -69,12 +68,8 @@ def maps_for_page(cmp, layers_a, layers_b, images, maps=True, seconds=60.0,
             why[i, j] = "page budget"
             continue
         try:
-            cm = job.directions(la, lb, metric, k)
-            shown = {n: first_k(job.for_image(cm, n), k) for n in images}
-            frame = encode_canonical_pair(shown[images[0]], job.thumb_source(), pair=(i, j),
-                                          labels=cmp.names, note=RHO_NOTE)
-            frame["images"] = {str(n): encode_canonical_image(c, job.image(n))
-                               for n, c in shown.items()}
+            frame, shown = job.payloads((i, j), la, lb, metric, images, k)
+            frame["images"] = {str(n): p for n, p in shown.items()}
         except Exception as exc:  # noqa: BLE001 - one undefined pair must not sink the page
             why[i, j] = f"error: {type(exc).__name__}: {exc}"
             continue

@@ -12,7 +12,6 @@ import anywidget
 import traitlets as t
 
 from ..encode import SORTS
-from ..views.errors import describe  # noqa: F401 - compare*.py import it from here
 from .esm import bundle  # also imported from here by trust_link.py
 
 # mirror of js/activation_grid.js; "auto": diverging (rdbu) centred on zero for a signed

@@ -14,7 +14,8 @@ import html
 import ipywidgets as W
 import numpy as np
 
-from .activation_grid import describe
+from ..views.errors import describe
+from ..views.maps import COST, cca_metric
 from .canonical_view import CanonicalView, direction_dots
 from .compare_job import METRICS, MatrixJob
 from .compare_link import CompareLink
@@ -22,7 +23,7 @@ from .compare_trust import TrustViews
 from .gap_chart import gap_legend
 from .heatmap import SimilarityHeatmap
 from .lens import Lens
-from .maps_job import COST, MapsJob, cca_metric
+from .maps_job import MapsJob
 from .spectrum import Spectrum, spectrum_legend, spectrum_title
 
 __all__ = ["METRICS", "Compare"]
@@ -52,7 +53,7 @@ def model_names(model_a, model_b, names=None) -> tuple[str, str]:
     return (a, b) if a != b else (f"{a} A", f"{a} B")
 
 
-class Compare(MatrixJob, W.VBox):
+class Compare(W.VBox):
     """Compare two CNNs layer by layer on the same data.
 
     Examples
@@ -112,6 +113,13 @@ class Compare(MatrixJob, W.VBox):
         maps=True)``), so a pair's maps need no pass of their own; the plan drops them when
         they do not fit the budget, and then each pair's first maps take one extra pass.
         Default: True (False with ``reference``).
+
+    Attributes
+    ----------
+    matrix_job : cnnlens.widgets.compare_job.MatrixJob
+        The similarity pass (:meth:`run`, :meth:`cancel`, :meth:`wait` call it).
+    maps_job : cnnlens.widgets.maps_job.MapsJob
+        The selected pair's canonical maps (directions cached per pair and metric).
     """
 
     def __init__(self, model_a, model_b, data, metric="svcca", layers_a=None, layers_b=None,
@@ -132,10 +140,10 @@ class Compare(MatrixJob, W.VBox):
             if not data:
                 raise ValueError("data={} holds no dataset: pass data={'name': images, ...}")
             data = next(iter(data.values()))
-        self._engine_opts = {k: options[k] for k in ("reduce", "batch_size", "device", "memory",
-                                                     "reference") if k in options}
+        engine_opts = {k: options[k] for k in ("reduce", "batch_size", "device", "memory",
+                                               "reference") if k in options}
         # canonical maps from the matrix pass (no extra pass per pair) when they fit
-        self._engine_opts["maps"] = bool(options.get("maps", "reference" not in self._engine_opts))
+        engine_opts["maps"] = bool(options.get("maps", "reference" not in engine_opts))
         given = options.get("names")
         ref_name = str(given[2]) if given is not None and len(given) == 3 else "reference"
         if given is not None and len(given) == 3:
@@ -144,8 +152,6 @@ class Compare(MatrixJob, W.VBox):
         if finished is not None:  # its layers, unless the caller chose the same ones
             layers_a = finished.layers_a if layers_a is None else layers_a
             layers_b = finished.layers_b if layers_b is None else layers_b
-        self._precompute = options.get("precompute", "auto")
-        self._init_job()
 
         self.names = model_names(model_a, model_b, options.get("names"))
         lens_opts = dict(options.get("lens_options") or {})
@@ -172,9 +178,9 @@ class Compare(MatrixJob, W.VBox):
         self.maps = CanonicalView(heatmap=self.heatmap, dots=dots, curve=self.spectrum.curve,
                                   grid_a=self.lens_a.grid if self.lens_a else None,
                                   grid_b=self.lens_b.grid if self.lens_b else None, cost=COST)
-        self._maps_job = MapsJob(self._models, data, (self.lens_a, self.lens_b), self.maps,
-                                 names=self.names, batch_size=options.get("batch_size", 64),
-                                 device=options.get("device"), result=lambda: self.result)
+        self.maps_job = MapsJob(self._models, data, (self.lens_a, self.lens_b), self.maps,
+                                names=self.names, batch_size=options.get("batch_size", 64),
+                                device=options.get("device"), result=lambda: self.result)
         self.picker = W.Dropdown(options=[(label, key) for key, label in METRICS.items()],
                                  value=metric, description="metric", layout=W.Layout(width="220px"))
         self.progress = W.IntProgress(value=0, min=0, max=1, description="",
@@ -203,6 +209,12 @@ class Compare(MatrixJob, W.VBox):
                                 datasets)
         if self.trust.chart is not None:
             figure = W.VBox([figure, self.trust.chart, gap_legend(self.trust.names)])
+        # the similarity pass, off the kernel thread (compare_job.py)
+        self.matrix_job = MatrixJob(self._models, self._data, engine_opts,
+                                    options.get("precompute", "auto"), self.heatmap, self.link,
+                                    self.progress, self.button, self.status,
+                                    metric=lambda: self.metric, on_done=self._on_selected,
+                                    broken="; ".join(e for e in errors if e))
         super().__init__(children=[
             W.HBox([self.picker, self.progress, self.button, self.link],
                    layout=W.Layout(align_items="center", flex_flow="row wrap")),
@@ -233,26 +245,21 @@ class Compare(MatrixJob, W.VBox):
 
     def _on_status(self, change):
         """The pass ended: fill the trust views; a new one started: clear them."""
-        if change["new"] == "done" and self._result is not None:
-            self._trust(self.trust.show, self._result, self.metric,
-                        None if self._precompute == "auto" else bool(self._precompute))
-            self.trust.link.spectra_dataset = getattr(self._result, "selected", "")
-        elif change["new"] == "running" and not self._complete:
+        job = self.matrix_job
+        if change["new"] == "done" and job.result is not None:
+            self._trust(self.trust.show, job.result, self.metric,
+                        None if job.precompute == "auto" else bool(job.precompute))
+            self.trust.link.spectra_dataset = getattr(job.result, "selected", "")
+        elif change["new"] == "running" and not job.complete:
             self._trust(self.trust.clear)
 
     def _on_dataset(self, change):
         """Another dataset of data={...}: its matrix, notes, gap and precomputed spectra."""
-        result = self._result
-        if result is None or not self._complete or not hasattr(result, "selected"):
-            return
         try:
-            with self._lock:
-                result.selected = change["new"]
-                self._paint(result)
+            if not self.matrix_job.show_dataset(change["new"]):
+                return
             self.trust.select(change["new"], self.metric)
-            self._show_status(None, result)
-            self._after_matrix(self._token, result)
-            self.trust.link.spectra_dataset = result.selected
+            self.trust.link.spectra_dataset = self.matrix_job.result.selected
             self._on_selected()
         except Exception as exc:  # noqa: BLE001 - shown in place
             self.link.error = f"dataset {change['new']}: {describe(exc)}"
@@ -339,15 +346,39 @@ class Compare(MatrixJob, W.VBox):
     @property
     def matrix(self) -> np.ndarray:
         """(La, Lb) float64 values of the current metric, NaN where undefined (or pending)."""
-        with self._lock:
-            if self._result is not None and self._complete:
-                return np.array(self._result.matrix(self.metric), dtype=np.float64)
-            return np.array(self.heatmap.color, dtype=np.float64)
+        return self.matrix_job.matrix()
 
     @property
     def result(self):
         """The :class:`cnnlens.similarity.MatrixResult` (None before the pass has produced one)."""
-        return self._result
+        return self.matrix_job.result
+
+    @property
+    def running(self) -> bool:
+        """True while the background pass runs."""
+        return self.matrix_job.running
+
+    def run(self) -> None:
+        """(Re)start the background pass that fills the matrix."""
+        self.matrix_job.run()
+
+    def cancel(self) -> None:
+        """Ask the background pass to stop (it stops at its next batch or pair)."""
+        self.matrix_job.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the pass ends. True: matrix complete; False: cancelled or timed out.
+
+        Raises
+        ------
+        RuntimeError
+            The pass failed (the cause is chained); the widget shows it too.
+        """
+        return self.matrix_job.wait(timeout)
+
+    def show_result(self, result) -> None:
+        """Show a finished result (say, loaded with ``cl.load_result``): no pass over the data."""
+        self.matrix_job.show_result(result)
 
     @property
     def pair(self):
@@ -397,7 +428,7 @@ class Compare(MatrixJob, W.VBox):
         if self.lens_a is None or self.lens_b is None:
             raise RuntimeError(f"no canonical maps: {self.link.error}")
         image = self.lens_a.image_index if image is None else int(image)
-        return self._maps_job.maps(la[i], lb[j], image, cca_metric(self.metric), k)
+        return self.maps_job.maps(la[i], lb[j], image, cca_metric(self.metric), k)
 
     def to_html(self, path, **kwargs):
         """Write an offline page of this comparison; see :func:`cnnlens.export.export_compare`."""
@@ -406,10 +437,10 @@ class Compare(MatrixJob, W.VBox):
         return export_compare(self, path, **kwargs)
 
     def close(self):
-        if hasattr(self, "_cancel"):  # __del__ may close a half-built instance
-            self.cancel()
-        if hasattr(self, "_maps_job"):  # a canonical-maps pass stops at its next batch
-            self._maps_job.cancel()
+        if hasattr(self, "matrix_job"):  # __del__ may close a half-built instance
+            self.matrix_job.cancel()
+        if hasattr(self, "maps_job"):  # a canonical-maps pass stops at its next batch
+            self.maps_job.close()
         super().close()
 
     # -- Python-side links -------------------------------------------------------------
@@ -426,7 +457,7 @@ class Compare(MatrixJob, W.VBox):
                      if lens is not None and lens.layer != name]
             with contextlib.ExitStack() as stack:
                 for lens, _ in reversed(moves):  # exits in reverse: pane A's views go first
-                    stack.enter_context(lens._grid_first())
+                    stack.enter_context(lens.grid_first())
                 for lens, name in moves:
                     lens.layer = name
             self._show_spectrum(i, j, name_a, name_b)
@@ -436,8 +467,8 @@ class Compare(MatrixJob, W.VBox):
 
     def _show_spectrum(self, i, j, name_a, name_b):
         title = spectrum_title(self.names, name_a, name_b)
-        with self._lock:
-            result = self._result if self._complete else None
+        with self.matrix_job.lock:
+            result = self.matrix_job.result if self.matrix_job.complete else None
             if result is None:
                 self.spectrum.clear(title=f"{title}: matrix not ready")
                 return
@@ -461,8 +492,8 @@ class Compare(MatrixJob, W.VBox):
         note = ("" if metric == self.metric else f"The heatmap shows {METRICS[self.metric]}, "
                 "which has no directions: these maps come from SVCCA of the same pair.")
         image = self.lens_a.image_index if image is None else image
-        self._maps_job.request((i, j), self.heatmap.layers_a[i], self.heatmap.layers_b[j],
-                               image, metric, k=self.maps.k, note=note)
+        self.maps_job.request((i, j), self.heatmap.layers_a[i], self.heatmap.layers_b[j],
+                              image, metric, k=self.maps.k, note=note)
 
     def _on_image(self, change):
         """A pane's image picker: the maps of that image (same directions, no new pass)."""
@@ -482,15 +513,6 @@ class Compare(MatrixJob, W.VBox):
         metric = change["new"]
         self.link.metric = metric
         try:
-            if self._complete:
-                self._show_status(None, self._result)
-            with self._lock:
-                if self._result is not None and self._complete:
-                    self._paint(self._result)
-                elif self._filled is not None:  # mid-pass: the cells done so far, new metric
-                    self._paint(*self._filled)
-                else:  # nothing computed yet (or a cancelled forward pass): all pending
-                    shape = self.heatmap.color.shape
-                    self.heatmap.set_matrix(np.full(shape, np.nan), {}, metric)
+            self.matrix_job.repaint()
         except Exception as exc:  # noqa: BLE001 - shown in place
             self.link.error = f"metric {metric}: {describe(exc)}"

@@ -1,9 +1,10 @@
 """The background job of ``cl.Compare``: fill the matrix progressively off the kernel thread.
 
-A mixin so that ``compare.py`` keeps the layout and the Python-side links. Widget trait
-updates from this thread are safe with ipykernel >= 6 / ipywidgets 8 (comm messages go
-through the kernel's IOPub thread; ``tests/test_compare_widget.py`` checks it against a
-real kernel). Every touch of the result and of the views holds ``self._lock``.
+:class:`MatrixJob` gets the views it fills in its constructor; ``compare.py`` keeps the
+layout and the Python-side links and calls the job's methods. Widget trait updates from
+this thread are safe with ipykernel >= 6 / ipywidgets 8 (comm messages go through the
+kernel's IOPub thread; ``tests/test_compare_widget.py`` checks it against a real kernel).
+Every touch of the result and of the views holds :attr:`MatrixJob.lock`.
 """
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import time
 import numpy as np
 
 from .. import similarity as sim
+from ..encode import pack_matrices, pack_spectra
 from ..similarity.engine import progress_text
-from .activation_grid import describe
-from .compare_link import pack_matrices, pack_spectra
+from ..views.errors import describe
 
 __all__ = ["METRICS", "MatrixJob"]
 
@@ -27,18 +28,62 @@ PAINT_EVERY_S = 0.2          # progressive repaint throttle (each paint is one c
 
 
 class MatrixJob:
-    """Run / cancel / wait for the similarity pass of a Compare.
+    """Run / cancel / wait for the similarity pass of a Compare; fill its views.
 
-    Expects on ``self``: ``_models``, ``_data``, ``_engine_opts``, ``_precompute``,
-    ``lens_a``, ``lens_b``, ``heatmap``, ``link``, ``progress``, ``button``, ``metric``
-    and ``_on_selected``; :meth:`_init_job` sets the job's own state.
+    Parameters
+    ----------
+    models : (nn.Module, nn.Module)
+    data : images, Dataset or dict of them
+        What :func:`cnnlens.similarity.similarity_matrix` streams.
+    engine_opts : dict
+        Its other options (reduce, batch_size, device, memory, reference).
+    precompute : bool or "auto"
+        Precompute every pair's spectrum and every metric's matrix after the pass.
+    heatmap : SimilarityHeatmap
+        Its layers are the pass's; the matrix is painted there.
+    link : CompareLink
+        Status, progress and the precomputed spectra and matrices.
+    progress, button, status : ipywidgets
+        The progress bar, the Run/Cancel button and the status line.
+    metric : callable
+        ``metric()`` is the metric shown.
+    on_done : callable
+        Called once the matrix is complete (Compare shows the selected pair).
+    broken : str
+        Why no pass can run (a pane failed to build); "" when it can.
+
+    Attributes
+    ----------
+    lock : threading.RLock
+        Held while the result and the views are touched (by the job and by observers).
     """
 
-    def _init_job(self):
-        self._lock = threading.RLock()  # result + views are touched by the job and by observers
+    def __init__(self, models, data, engine_opts, precompute, heatmap, link, progress, button,
+                 status, metric, on_done, broken=""):
+        self._models, self._data, self._engine_opts = models, data, engine_opts
+        self.precompute, self._broken = precompute, broken
+        self._heatmap, self._link, self._progress, self._button, self._status = (
+            heatmap, link, progress, button, status)
+        self._metric, self._on_done = metric, on_done
+        self.lock = threading.RLock()
         self._thread, self._cancel, self._token = None, threading.Event(), object()
         self._result, self._job_error, self._complete = None, None, False
         self._filled = None  # (in-flight result, cells done) while the pass fills the matrix
+
+    @property
+    def metric(self) -> str:
+        """The metric shown (the Compare's)."""
+        return self._metric()
+
+    @property
+    def result(self):
+        """The last result (None before the pass has produced one)."""
+        return self._result
+
+    @property
+    def complete(self) -> bool:
+        """Whether :attr:`result` is complete (False while a pass runs)."""
+        return self._complete
 
     @property
     def running(self) -> bool:
@@ -49,20 +94,20 @@ class MatrixJob:
         """(Re)start the background pass that fills the matrix."""
         if self.running:
             raise RuntimeError("Compare job already running; call cancel() and wait() first")
-        if self.lens_a is None or self.lens_b is None:
-            self._set_status("error", error=self.link.error)
+        if self._broken:
+            self._set_status("error", error=self._broken)
             return
         self._cancel, self._token = threading.Event(), object()
-        with self._lock:
+        with self.lock:
             self._job_error, self._complete, self._filled = None, False, None
             # a rerun starts from pending cells, and no stale offline data for JS to show
-            shape = (len(self.heatmap.layers_a), len(self.heatmap.layers_b))
-            self.heatmap.set_matrix(np.full(shape, np.nan), {}, self.metric)
-            with self.link.hold_sync():
-                self.link.spectra, self.link.baselines, self.link.spectra_shape = b"", b"", []
-                self.link.matrices, self.link.matrix_metrics, self.link.matrix_reasons = b"", [], {}
+            shape = (len(self._heatmap.layers_a), len(self._heatmap.layers_b))
+            self._heatmap.set_matrix(np.full(shape, np.nan), {}, self.metric)
+            with self._link.hold_sync():
+                self._link.spectra, self._link.baselines, self._link.spectra_shape = b"", b"", []
+                self._link.matrices, self._link.matrix_metrics, self._link.matrix_reasons = b"", [], {}
         self._set_status("running", error="")
-        self.button.description, self.button.icon = "Cancel", "stop"
+        self._button.description, self._button.icon = "Cancel", "stop"
         self._thread = threading.Thread(target=self._job, args=(self._token,),
                                         name="cnnlens-compare", daemon=True)
         self._thread.start()
@@ -71,21 +116,53 @@ class MatrixJob:
         """Show a finished result (say, loaded with ``cl.load_result``): no pass over the data."""
         if self.running:
             raise RuntimeError("Compare job running; call cancel() and wait() first")
-        for side, have, shown in (("A", result.layers_a, self.heatmap.layers_a),
-                                  ("B", result.layers_b, self.heatmap.layers_b)):
+        for side, have, shown in (("A", result.layers_a, self._heatmap.layers_a),
+                                  ("B", result.layers_b, self._heatmap.layers_b)):
             if list(have) != list(shown):
                 raise ValueError(f"the result's layers of model {side} {list(have)} are not the "
                                  f"heatmap's {list(shown)}: pass the same models, or no layers_a/"
                                  "layers_b (the result's are used)")
         self._cancel, self._token = threading.Event(), object()
-        with self._lock:
+        with self.lock:
             self._result, self._complete, self._job_error, self._filled = result, True, None, None
             self._paint(result)
         self._show_status(None, result)
         self._set_status("running")
         self._after_matrix(self._token, result)
         self._set_status("done")
-        self._on_selected()
+        self._on_done()
+
+    def matrix(self) -> np.ndarray:
+        """(La, Lb) float64 values of the current metric, NaN where undefined (or pending)."""
+        with self.lock:
+            if self._result is not None and self._complete:
+                return np.array(self._result.matrix(self.metric), dtype=np.float64)
+            return np.array(self._heatmap.color, dtype=np.float64)
+
+    def repaint(self) -> None:
+        """The metric changed: show it (the matrix, the cells done so far, or all pending)."""
+        if self._complete:
+            self._show_status(None, self._result)
+        with self.lock:
+            if self._result is not None and self._complete:
+                self._paint(self._result)
+            elif self._filled is not None:  # mid-pass: the cells done so far, new metric
+                self._paint(*self._filled)
+            else:  # nothing computed yet (or a cancelled forward pass): all pending
+                shape = self._heatmap.color.shape
+                self._heatmap.set_matrix(np.full(shape, np.nan), {}, self.metric)
+
+    def show_dataset(self, name: str) -> bool:
+        """Show dataset ``name`` of a finished data={...} result; False if there is none."""
+        result = self._result
+        if result is None or not self._complete or not hasattr(result, "selected"):
+            return False
+        with self.lock:
+            result.selected = name
+            self._paint(result)
+        self._show_status(None, result)
+        self._after_matrix(self._token, result)
+        return True
 
     def _show_status(self, info, result) -> None:
         """Rate and ETA of the pass, and the plan: which form each metric took, in what memory."""
@@ -98,8 +175,8 @@ class MatrixJob:
             parts.append(plan.summary())
         value = (f'<small title="{html.escape(repr(plan) if plan else "")}">'
                  f'{html.escape(" · ".join(parts))}</small>')
-        if self.status.value != value:
-            self.status.value = value
+        if self._status.value != value:
+            self._status.value = value
 
     def cancel(self) -> None:
         """Ask the background job to stop (it stops at its next batch or pair)."""
@@ -119,7 +196,7 @@ class MatrixJob:
                 return False
         if self._job_error is not None:
             raise RuntimeError(f"Compare job failed: {describe(self._job_error)}") from self._job_error
-        if self._thread is not None and not self._complete and self.link.status == "running":
+        if self._thread is not None and not self._complete and self._link.status == "running":
             # the thread is gone but never said how it ended: a crash, not a timeout
             raise RuntimeError("Compare job stopped without finishing or reporting an error")
         return self._complete
@@ -145,17 +222,17 @@ class MatrixJob:
 
         try:
             result = sim.similarity_matrix(
-                *self._models, self._data, layers_a=self.heatmap.layers_a,
-                layers_b=self.heatmap.layers_b, metrics=(self.metric,), progress=progress,
+                *self._models, self._data, layers_a=self._heatmap.layers_a,
+                layers_b=self._heatmap.layers_b, metrics=(self.metric,), progress=progress,
                 cancel=self._cancel, **self._engine_opts)
-            with self._lock:
+            with self.lock:
                 self._result, self._complete = result, True
                 self._paint(result)
             self._show_status(None, result)
             self._set_status("running")  # publishes complete=True before the extras
             self._after_matrix(token, result)
             self._set_status("done")
-            self._on_selected()  # a cell clicked while the matrix was filling
+            self._on_done()  # a cell clicked while the matrix was filling
         except sim.Cancelled:
             self._set_status("cancelled")
         # BaseException too: whatever ends this thread (say, a model that calls sys.exit())
@@ -165,7 +242,7 @@ class MatrixJob:
             self._fail(exc)
         finally:
             if token is self._token:
-                self.button.description, self.button.icon = "Run", "play"
+                self._button.description, self._button.icon = "Run", "play"
 
     def _fail(self, exc):
         """Record a crash of the job (wait() re-raises it) and show it in place."""
@@ -181,8 +258,8 @@ class MatrixJob:
 
     def _after_matrix(self, token, result):
         """Spectra of every pair + every metric's matrix, for kernel-less views (export)."""
-        la, lb = len(self.heatmap.layers_a), len(self.heatmap.layers_b)
-        want = self._precompute
+        la, lb = len(self._heatmap.layers_a), len(self._heatmap.layers_b)
+        want = self.precompute
         if want is False or (want == "auto" and la * lb > PRECOMPUTE_AUTO_PAIRS):
             return
         spectra, baselines, last = {}, {}, 0.0
@@ -192,14 +269,14 @@ class MatrixJob:
             if time.monotonic() - last > PAINT_EVERY_S:  # two comm messages per update
                 last = time.monotonic()
                 self._set_progress("spectra", n, la * lb)
-            with self._lock:
+            with self.lock:
                 try:
                     spectra[i, j] = result.spectrum(i, j)
                     baselines[i, j] = result.baseline(i, j)
                 except Exception:  # noqa: BLE001, S112 - undefined pair: no spectrum, its cell says why
                     continue
         self._set_progress("spectra", la * lb, la * lb)
-        with self._lock:
+        with self.lock:
             mats = {m: result.matrix(m) for m in METRICS}
             reasons = {m: self._reasons(result, m, mats[m]) for m in METRICS}
         s_buf, shape = pack_spectra(spectra, la, lb)
@@ -207,10 +284,10 @@ class MatrixJob:
         m_buf, order = pack_matrices(mats)
         if token is not self._token:
             return
-        with self.link.hold_sync():
-            self.link.spectra, self.link.baselines, self.link.spectra_shape = s_buf, b_buf, shape
-            self.link.matrices, self.link.matrix_metrics = m_buf, order
-            self.link.matrix_reasons = {m: {f"{i},{j}": r for (i, j), r in rs.items()}
+        with self._link.hold_sync():
+            self._link.spectra, self._link.baselines, self._link.spectra_shape = s_buf, b_buf, shape
+            self._link.matrices, self._link.matrix_metrics = m_buf, order
+            self._link.matrix_reasons = {m: {f"{i},{j}": r for (i, j), r in rs.items()}
                                         for m, rs in reasons.items()}
 
     @staticmethod
@@ -230,9 +307,9 @@ class MatrixJob:
         cell at once, the pass being complete by then). Cells of another metric, after a
         switch during the pass, are computed here from the same statistics.
         """
-        la, lb = len(self.heatmap.layers_a), len(self.heatmap.layers_b)
+        la, lb = len(self._heatmap.layers_a), len(self._heatmap.layers_b)
         metric = self.metric
-        with self._lock:
+        with self.lock:
             m, reasons = np.full((la, lb), np.nan), {}
             for flat in range(la * lb if done is None else min(int(done), la * lb)):
                 i, j = divmod(flat, lb)
@@ -240,23 +317,23 @@ class MatrixJob:
                 m[i, j] = r.score
                 if not np.isfinite(r.score):
                     reasons[i, j] = r.reason or "undefined"
-            self.heatmap.set_matrix(m, reasons, metric)
+            self._heatmap.set_matrix(m, reasons, metric)
 
     def _set_progress(self, stage, done, total):
-        with self.progress.hold_sync(), self.link.hold_sync():
-            self.progress.max = max(int(total), 1)
-            self.progress.value = min(int(done), self.progress.max)
-            self.progress.description = stage
-            self.link.stage, self.link.progress_done, self.link.progress_total = stage, done, total
+        with self._progress.hold_sync(), self._link.hold_sync():
+            self._progress.max = max(int(total), 1)
+            self._progress.value = min(int(done), self._progress.max)
+            self._progress.description = stage
+            self._link.stage, self._link.progress_done, self._link.progress_total = stage, done, total
 
     def _set_status(self, status, error=None):
-        with self.link.hold_sync():
-            self.link.status = status
-            self.link.complete = self._complete
+        with self._link.hold_sync():
+            self._link.status = status
+            self._link.complete = self._complete
             if error is not None:
-                self.link.error = error
+                self._link.error = error
             if status != "running":
-                self.link.stage = ""
-                self.progress.description = status
-        self.progress.bar_style = {"done": "success", "error": "danger",
+                self._link.stage = ""
+                self._progress.description = status
+        self._progress.bar_style = {"done": "success", "error": "danger",
                                    "cancelled": "warning"}.get(status, "")

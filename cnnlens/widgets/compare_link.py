@@ -21,11 +21,9 @@ import anywidget
 import traitlets as t
 from ipywidgets import Widget, widget_serialization
 
-# compare_job.py and compare_trust.py import the packers from here
-from ..encode import pack_matrices, pack_spectra
 from .esm import bundle
 
-__all__ = ["CompareLink", "pack_matrices", "pack_spectra"]
+__all__ = ["CompareLink"]
 
 STATUSES = ("idle", "running", "done", "cancelled", "error")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..encode import pack_matrices
 from ..similarity.datasets import DatasetResults
 from ..similarity.plan import FAMILY
 from ..similarity.readout import (
@@ -19,8 +20,7 @@ from ..similarity.readout import (
     difference_or_reason,
     gap_series,
 )
-from .activation_grid import describe
-from .compare_link import pack_matrices
+from ..views.errors import describe
 from .gap_chart import GapChart
 from .trust_link import TrustLink
 

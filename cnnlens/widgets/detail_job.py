@@ -13,17 +13,16 @@ detail (channel, filter, input image) at once on the calling thread, says
   no "pending" flash;
 * errors land in ``detail.error`` with ``top_status="error"``.
 
-Trait updates from the worker are safe with ipykernel >= 6 / ipywidgets 8 (as in
-``compare_job.py``). Every read-check-write of the detail's traits holds ``self._lock``.
-Lock order: ``self._lock`` before the Inspector's, never the other way round.
+The worker is a :class:`~cnnlens.widgets.worker.Worker`. Every read-check-write of the
+detail's traits holds its lock. Lock order: that lock before the Inspector's, never the
+other way round.
 """
 
 from __future__ import annotations
 
-import threading
-
 from ..views.detail import detail_state, top_state
 from ..views.errors import describe
+from .worker import Worker
 
 __all__ = ["DetailJob"]
 
@@ -41,17 +40,13 @@ class DetailJob:
 
     def __init__(self, inspector, detail, grid):
         self._inspector, self._detail, self._grid = inspector, detail, grid
-        self._lock = threading.RLock()
-        self._idle = threading.Condition(self._lock)
-        self._serial = 0  # of the newest request; results of older ones are dropped
-        self._request = None  # (serial, key) waiting for the worker
-        self._thread = None  # the worker, while it has work
+        self._worker = Worker(self._rank, self._failed, name="cnnlens-top-images")
+        self._lock = self._worker.lock
 
     @property
     def busy(self) -> bool:
         """True while a ranking waits or runs."""
-        with self._lock:
-            return self._thread is not None
+        return self._worker.busy
 
     def update(self) -> None:
         """Show the grid's selection in the detail; queue its ranking if it needs a pass."""
@@ -61,56 +56,36 @@ class DetailJob:
             fresh = d.image_index != g.image_index or not d.image  # uploads append: indices stay
             opts = {"k": d.k, "by": d.by, "with_image": fresh, "with_top": ready}
             state = detail_state(ins, g.layer, g.neuron, g.image_index, **opts)
-            self._serial += 1  # whatever the worker holds now is stale
-            self._request = None
+            self._worker.cancel()  # whatever the worker holds now is stale
             if state["top_status"] == "pending":
-                self._request = (self._serial, (g.layer, g.neuron, d.k, d.by))
-                if self._thread is None:
-                    self._start()
+                self._worker.submit((g.layer, g.neuron, d.k, d.by))
             self._set(state)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no ranking waits or runs; False if ``timeout`` (seconds) passed first."""
-        with self._lock:
-            return self._idle.wait_for(lambda: self._thread is None, timeout)
+        return self._worker.wait(timeout)
 
-    # -- worker ----------------------------------------------------------------------
+    # -- on the worker ---------------------------------------------------------------
     def _cached(self, layer) -> bool:
         try:
             return self._inspector.has_scores(layer)
         except Exception:  # noqa: BLE001 - unknown layer etc.: detail_state reports it
             return False
 
-    def _start(self):
-        self._thread = threading.Thread(target=self._work, name="cnnlens-top-images", daemon=True)
-        self._thread.start()
+    def _rank(self, key):
+        layer, neuron, k, by = key
+        self._show(key, top_state(self._inspector, layer, neuron, k=k, by=by))
 
-    def _work(self):
-        try:
-            while True:
-                with self._lock:
-                    if self._request is None:
-                        return
-                    (serial, key), self._request = self._request, None
-                layer, neuron, k, by = key
-                try:
-                    state = top_state(self._inspector, layer, neuron, k=k, by=by)
-                except Exception as exc:  # noqa: BLE001 - shown in place
-                    state = {"top": {}, "top_status": "error", "error": describe(exc)}
-                with self._lock:
-                    d, g = self._detail, self._grid
-                    if (
-                        serial == self._serial
-                        and key == (d.layer, d.neuron, d.k, d.by)
-                        and (g.layer, g.neuron) == key[:2]
-                    ):
-                        self._set(state)
-        finally:  # also after a crash (a user's observer raised): never leave wait() hanging
-            with self._lock:
-                self._thread = None
-                if self._request is not None:  # queued while this thread was on its way out
-                    self._start()
-                self._idle.notify_all()
+    def _failed(self, key, exc):
+        self._show(key, {"top": {}, "top_status": "error", "error": describe(exc)})
+
+    def _show(self, key, state):
+        """Apply a ranking if its request is the newest and the detail shows its selection."""
+        with self._lock:
+            d, g = self._detail, self._grid
+            if (not self._worker.stale() and key == (d.layer, d.neuron, d.k, d.by)
+                    and (g.layer, g.neuron) == key[:2]):
+                self._set(state)
 
     def _set(self, state: dict):
         d = self._detail

@@ -13,18 +13,17 @@ The computation lives in :mod:`cnnlens.featvis`, its payloads and page frames in
   running one; the newest request wins;
 * a neuron whose visualisation is cached shows it as soon as it is selected.
 
-Trait updates from the worker are safe with ipykernel >= 6 / ipywidgets 8 (as in
-``detail_job.py``).
+The worker is a :class:`~cnnlens.widgets.worker.Worker` (as in ``detail_job.py``).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 
 from .. import featvis
 from ..views.errors import describe
 from ..views.featvis import featvis_args, lens_featvis, vis_payload
+from .worker import Worker
 
 __all__ = ["FeatvisJob"]
 
@@ -45,11 +44,8 @@ class FeatvisJob:
     def __init__(self, inspector, detail, grid, steps: int = 256, seed: int = 0):
         self._inspector, self._detail, self._grid = inspector, detail, grid
         self.steps, self.seed = steps, seed
-        self._lock = threading.RLock()
-        self._idle = threading.Condition(self._lock)
-        self._request = None  # (layer, neuron) waiting for the worker
-        self._cancel = threading.Event()  # set: the running one stops at its next step
-        self._thread = None
+        self._worker = Worker(self._visualize, self._failed, name="cnnlens-featvis")
+        self._lock = self._worker.lock
 
     def on_msg(self, _widget, content, _buffers=None) -> None:
         """Handle the detail view's ``visualize``/``cancel`` messages."""
@@ -61,29 +57,23 @@ class FeatvisJob:
 
     def cancel(self) -> None:
         """Stop the running visualisation at its next step and drop a waiting one."""
-        with self._lock:  # the worker picks up a request and clears the event under it too
-            self._request = None
-            self._cancel.set()
+        with self._lock:
+            self._worker.cancel()
             if self._detail.vis_status == "running":
                 self._set(vis_status="none", vis_progress=0.0)
 
     def request(self, layer: str, neuron: int) -> None:
         """Visualise ``neuron`` of ``layer`` on the worker (cancels a running one)."""
         with self._lock:
-            self._request = (layer, neuron)
-            self._cancel.set()  # the running request (if any) is superseded
             self._set(vis_status="running", vis_progress=0.0, vis_error="",
                       vis_key=f"{layer}|{neuron}")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="cnnlens-featvis",
-                                                daemon=True)
-                self._thread.start()
+            self._worker.submit((layer, neuron))  # the running one (if any) is superseded
 
     def show_cached(self) -> None:
         """On a selection change: show a cached visualisation of it, else clear the status."""
         g = self._grid
         with self._lock:
-            if self._thread is not None and self._detail.vis_key == f"{g.layer}|{g.neuron}":
+            if self._worker.busy and self._detail.vis_key == f"{g.layer}|{g.neuron}":
                 return  # it is being computed: keep "running"
             hit = None
             if g.neuron >= 0:
@@ -100,54 +90,42 @@ class FeatvisJob:
         """Show ``vis`` (from :meth:`cnnlens.Lens.visualize`) if its neuron is selected."""
         g, key = self._grid, f"{vis.layer}|{vis.channel}"
         with self._lock:
-            if key == f"{g.layer}|{g.neuron}" and not (self._thread is not None
+            if key == f"{g.layer}|{g.neuron}" and not (self._worker.busy
                                                           and self._detail.vis_key == key):
                 self._set(vis=vis_payload(vis), vis_key=key, vis_status="ready",
                           vis_progress=1.0, vis_error="")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no visualisation runs; False if ``timeout`` (seconds) passed first."""
+        return self._worker.wait(timeout)
+
+    # -- on the worker ---------------------------------------------------------------
+    def _visualize(self, request):
+        layer, neuron = request
+        key, last = f"{layer}|{neuron}", [0.0]
+
+        def progress(done, total, _value):
+            now = time.perf_counter()
+            if now - last[0] >= self.PROGRESS_S or done == total:
+                last[0] = now
+                with self._lock:
+                    if self._detail.vis_key == key:
+                        self._set(vis_progress=done / total)
+
+        # a newer request or a cancel stops this one at its next step (featvis.Cancelled:
+        # dropped by _failed, the request being stale)
+        vis = lens_featvis(self._inspector, layer, neuron, steps=self.steps, seed=self.seed,
+                           progress=progress, cancel=self._worker.stale)
+        self._show(key, vis=vis_payload(vis), vis_status="ready", vis_progress=1.0)
+
+    def _failed(self, request, exc):
+        self._show("{}|{}".format(*request), vis_status="error", vis_error=describe(exc))
+
+    def _show(self, key, **state):
+        """Apply a result if its request is the newest and its neuron still the detail's."""
         with self._lock:
-            return self._idle.wait_for(lambda: self._thread is None, timeout)
-
-    def _work(self):
-        try:
-            while True:
-                with self._lock:
-                    if self._request is None:
-                        return
-                    (layer, neuron), self._request = self._request, None
-                    self._cancel.clear()
-                key, last = f"{layer}|{neuron}", [0.0]
-
-                def progress(done, total, _value, key=key, last=last):
-                    now = time.perf_counter()
-                    if now - last[0] >= self.PROGRESS_S or done == total:
-                        last[0] = now
-                        with self._lock:
-                            if self._detail.vis_key == key:
-                                self._set(vis_progress=done / total)
-
-                try:
-                    vis = lens_featvis(self._inspector, layer, neuron, steps=self.steps,
-                                       seed=self.seed, progress=progress,
-                                       cancel=self._cancel.is_set)
-                    state = {"vis": vis_payload(vis), "vis_status": "ready", "vis_progress": 1.0}
-                except featvis.Cancelled:
-                    state = {"vis_status": "none", "vis_progress": 0.0}
-                except Exception as exc:  # noqa: BLE001 - shown in place
-                    state = {"vis_status": "error", "vis_error": describe(exc)}
-                with self._lock:
-                    if self._request is None and self._detail.vis_key == key:
-                        self._set(**state)
-        finally:  # also after a crash: never leave wait() hanging
-            with self._lock:
-                self._thread = None
-                if self._request is not None:  # queued while this thread was on its way out
-                    self._thread = threading.Thread(target=self._work, name="cnnlens-featvis",
-                                                    daemon=True)
-                    self._thread.start()
-                self._idle.notify_all()
+            if not self._worker.stale() and self._detail.vis_key == key:
+                self._set(**state)
 
     def _set(self, **state):
         d = self._detail

@@ -4,8 +4,8 @@ The pane's selection (layer, neuron, image) lives on its ActivationGrid; tree,
 filters, detail and picker follow it in JavaScript (links that survive export).
 What needs computation (activations, top-k, weights, histograms) is wired here with
 ``observe(..., names=[...])``; the callbacks that fill the views' payload traits live in
-``lens_links.py``, and a neuron's top images are ranked off the kernel thread
-(``detail_job.py``; :meth:`Lens.wait` blocks until done).
+a :class:`~cnnlens.widgets.lens_links.LensLinks`, and a neuron's top images are ranked
+off the kernel thread (``detail_job.py``; :meth:`Lens.wait` blocks until done).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ..encode import payload_nbytes
 from ..inspector import Inspector
 from ..views.featvis import lens_featvis
 from ..views.grid import grid_frames
-from ..views.tree import tree_nodes
+from ..views.tree import channel_count, tree_nodes
 from .activation_grid import ActivationGrid
 from .detail_job import DetailJob
 from .featvis_job import FeatvisJob
@@ -45,7 +45,7 @@ def _reject_unknown(kwargs) -> None:
         )
 
 
-class Lens(LensLinks, W.VBox):
+class Lens(W.VBox):
     """Inspect one CNN: layer tree, activation grid, neuron detail, filters, image picker.
 
     Examples
@@ -136,7 +136,8 @@ class Lens(LensLinks, W.VBox):
                                            "is selected and shown in every view")
         self.upload.add_class("cnnlens-needs-kernel")  # hidden in exported pages (no kernel)
         self.histogram = weight_histogram()
-        self._pages, self._quiet = 1, False
+        self._links = LensLinks(self._inspector, self.grid, self.filters, self.picker,
+                                self.histogram, self._job)
         # tree | grid | detail; the grid takes what is left and the detail wraps below it
         # when the row is narrow (widths and gaps: js/lib/style.js, "Lens layout")
         mid = W.VBox([self.grid], layout=W.Layout(flex="1 1 320px", min_width="0"))
@@ -148,18 +149,18 @@ class Lens(LensLinks, W.VBox):
             box.add_class(f"cnnlens-lens-{name}")
         super().__init__(rows)
         self.add_class("cnnlens-lens")
-        self._update_thumbs()
-        self._update_grid()
-        self._update_filters()
+        self._links.update_thumbs()
+        self._links.update_grid()
+        self._links.update_filters()
         self.neuron = opts.pop("neuron", -1)
         self._job.update()
         # One place for the Python-side links; JS-side links live in the views.
-        self.grid.observe(self._on_grid, names=["layer", "image_index", "page", "sort"])
-        self.grid.observe(self._on_neuron, names=["neuron"])
+        self.grid.observe(self._links.on_grid, names=["layer", "image_index", "page", "sort"])
+        self.grid.observe(self._links.on_neuron, names=["neuron"])
         self.detail.observe(lambda _: self._job.update(), names=["by", "k"])
         self.detail.on_msg(self._featvis.on_msg)  # the "visualise" button
         self.grid.observe(lambda _: self._featvis.show_cached(), names=["layer", "neuron"])
-        self.upload.observe(self._on_upload, names=["value"])
+        self.upload.observe(self._links.on_upload, names=["value"])
 
     # -- public mirrors of the UI selection ------------------------------------------
     @property
@@ -192,7 +193,7 @@ class Lens(LensLinks, W.VBox):
     @neuron.setter
     def neuron(self, value: int):
         value = int(value)
-        n = self._channels(self.layer)
+        n = channel_count(self._inspector.layers, self.layer)
         if not (value == -1 or 0 <= value < n):
             raise IndexError(f"neuron {value} out of range: layer {self.layer!r} has {n} channels")
         self.grid.neuron = value
@@ -213,6 +214,11 @@ class Lens(LensLinks, W.VBox):
     def images(self):
         """float32 (N, C, H, W) image set (uploads included)."""
         return self._inspector.images
+
+    def grid_first(self):
+        """Context manager: within it a selection change paints the grid at once and the
+        detail and filters follow when it ends (Compare moves both panes' grids first)."""
+        return self._links.grid_first()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the detail's top images are ranked; False if ``timeout`` (s) passed first.

@@ -8,13 +8,13 @@ the data through both models (CCA with spatial positions as datapoints). :class:
 * serves another image from the cache: only that image's activations, read from the
   panes' Inspectors (cached there too), projected on the same directions
   (:meth:`CanonicalMaps.for_image`) -- no new pass;
-* runs on a worker thread, one per Compare, newest request wins; a request for another
-  pair cancels a running pass at its next batch; progress, errors and results land in
-  a :class:`~cnnlens.widgets.canonical_view.CanonicalView`.
+* runs on a :class:`~cnnlens.widgets.worker.Worker`, one per Compare, newest request
+  wins; a request for another pair cancels a running pass at its next batch; progress,
+  errors and results land in a :class:`~cnnlens.widgets.canonical_view.CanonicalView`;
+* gives an exported page the same payloads (:meth:`MapsJob.payloads`).
 
-Trait updates from the worker are safe with ipykernel >= 6 / ipywidgets 8 (as in
-``detail_job.py``). Lock order: ``self._lock`` (state) before ``self._pass`` (one pass at
-a time, shared with :meth:`maps` on the caller's thread).
+Lock order: ``self._pass`` (one pass at a time, shared with the caller's thread) before
+the worker's lock (a pass's cancel check takes it), never the other way round.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from ..inputs import iter_batches, num_images
 from ..similarity.canonical import CanonicalMaps, canonical_maps
 from ..similarity.positions import maps_source
 from ..views.errors import describe
-from ..views.maps import COST, COST_IN_PASS, K_MAX, RHO_NOTE, cca_metric, first_k
+from ..views.maps import COST_IN_PASS, K_MAX, RHO_NOTE, cca_metric, first_k
+from .worker import Worker
 
-__all__ = ["COST", "K_MAX", "RHO_NOTE", "MapsJob", "cca_metric", "first_k"]
+__all__ = ["MapsJob"]
 
 PROGRESS_S = 0.2
 
@@ -65,11 +66,10 @@ class MapsJob:
         self._models, self._data, self._lenses, self._view = models, data, lenses, view
         self._names, self._batch_size, self._device = tuple(names), batch_size, device
         self._result = result
-        self._lock = threading.RLock()
-        self._idle = threading.Condition(self._lock)
+        self._worker = Worker(self._compute, self._failed, name="cnnlens-canonical-maps")
+        self._lock = self._worker.lock
         self._pass = threading.Lock()
         self._cache: dict[tuple, tuple[CanonicalMaps, int]] = {}  # + k asked
-        self._serial, self._request, self._thread = 0, None, None
         self.passes = 0  # passes over the data so far (tests and the curious)
         self.batches = 0  # batches those passes streamed (one forward of each model each)
         self.in_pass = 0  # directions read from the matrix pass's statistics (no pass)
@@ -111,10 +111,20 @@ class MapsJob:
         cm = self.directions(layer_a, layer_b, metric, k)
         return first_k(self.for_image(cm, image), k)
 
-    def image(self, index: int):
-        """The image (C, H, W) the panes show at ``index``."""
+    def payloads(self, pair, layer_a: str, layer_b: str, metric: str, images, k: int = 4,
+                 cancel=None, progress=None) -> tuple[dict, dict]:
+        """What the view shows of ``pair``: ``(pair payload, {image: image payload})``.
+
+        The pair payload (:func:`cnnlens.encode.encode_canonical_pair`) is of the first of
+        ``images``; each image payload (:func:`cnnlens.encode.encode_canonical_image`)
+        projects that image on the same directions (one pass over the data the first time).
+        """
+        cm = self.directions(layer_a, layer_b, metric, k, cancel=cancel, progress=progress)
+        shown = {n: first_k(self.for_image(cm, n), k) for n in images}
         lens = self._lenses[0] if self._lenses[0] is not None else self._lenses[1]
-        return lens.images[index]
+        head = encode_canonical_pair(shown[images[0]], lens.images, pair=tuple(pair),
+                                     labels=self._names, note=RHO_NOTE)
+        return head, {n: encode_canonical_image(c, lens.images[n]) for n, c in shown.items()}
 
     def cached(self, layer_a: str, layer_b: str, metric: str) -> bool:
         """Whether the pair's directions under ``metric`` are computed (no pass needed)."""
@@ -147,93 +157,64 @@ class MapsJob:
         """Show the maps of ``pair`` on ``image`` in the view, computed on the worker."""
         key = (tuple(pair), layer_a, layer_b, int(image), cca_metric(metric), int(k))
         with self._lock:
-            self._serial += 1
-            self._request = (self._serial, key)
             cached = (layer_a, layer_b, key[4]) in self._cache
             shown = self._view is not None and self._view.status == "ready"
             self._set(pair=list(key[0]), note=note, error="",
                       status="ready" if cached and shown else "running",
                       **({} if cached else {"progress": 0.0}))
-            if self._thread is None:
-                self._start()
+            self._worker.submit(key)
 
     def cancel(self) -> None:
         """Drop a waiting request and stop a running pass at its next batch."""
         with self._lock:
-            self._serial += 1
-            self._request = None
+            self._worker.cancel()
             if self._view is not None and self._view.status == "running":
                 self._set(status="empty", progress=0.0)
 
+    def close(self) -> None:
+        """:meth:`cancel`, and take no request from now on."""
+        self.cancel()
+        self._worker.close()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no request waits or runs; False if ``timeout`` (s) passed first."""
-        with self._lock:
-            return self._idle.wait_for(lambda: self._thread is None, timeout)
+        return self._worker.wait(timeout)
 
     @property
     def busy(self) -> bool:
-        with self._lock:
-            return self._thread is not None
+        return self._worker.busy
 
-    def _start(self):
-        self._thread = threading.Thread(target=self._work, name="cnnlens-canonical-maps",
-                                        daemon=True)
-        self._thread.start()
+    def _compute(self, request):
+        pair, la, lb, image, metric, k = request
+        last = [0.0]
 
-    def _superseded(self, serial, directions) -> bool:
-        """A newer request wants other directions: this pass is of no use (another image of
-        the same pair still needs it, so that one keeps running)."""
-        with self._lock:
-            if serial == self._serial:
-                return False
-            newest = self._request[1] if self._request is not None else None
-            return newest is None or (newest[1], newest[2], newest[4]) != directions
+        def progress(done, total):
+            now = time.monotonic()
+            if total and (now - last[0] > PROGRESS_S or done == total):
+                last[0] = now
+                self._show(progress=done / total)
 
-    def _work(self):
-        try:
-            while True:
-                with self._lock:
-                    if self._request is None:
-                        return
-                    (serial, key), self._request = self._request, None
-                pair, la, lb, image, metric, k = key
-                last = [0.0]
-
-                def progress(done, total, serial=serial, last=last):
-                    now = time.monotonic()
-                    if total and (now - last[0] > PROGRESS_S or done == total):
-                        last[0] = now
-                        with self._lock:
-                            if serial == self._serial:
-                                self._set(progress=done / total)
-
-                try:
-                    cm = self.directions(la, lb, metric, k, cancel=lambda s=serial, d=(la, lb, metric): self._superseded(s, d),
-                                         progress=progress)
-                    shown = first_k(self.for_image(cm, image), k)
-                    state = {"pair_data": encode_canonical_pair(
-                                 shown, self.thumb_source(), pair=pair, labels=self._names,
-                                 note=RHO_NOTE),
-                             "image_data": encode_canonical_image(shown, self.image(image)),
-                             "status": "ready", "progress": 1.0, "error": ""}  # fmt: skip
-                except _Cancelled:
-                    continue
-                except Exception as exc:  # noqa: BLE001 - shown in place
-                    state = {"status": "error", "error": f"pair {la} x {lb}: {describe(exc)}"}
-                with self._lock:
-                    if serial == self._serial:
-                        self._set(**state)
-        finally:  # also after a crash: never leave wait() hanging
+        def superseded() -> bool:
+            """A newer request wants other directions: this pass is of no use (another
+            image of the same pair still needs it, so that one keeps running)."""
             with self._lock:
-                self._thread = None
-                if self._request is not None:  # queued while this thread was on its way out
-                    self._start()
-                self._idle.notify_all()
+                newest = self._worker.pending
+                return self._worker.stale() and (
+                    newest is None or (newest[1], newest[2], newest[4]) != (la, lb, metric))
 
-    def thumb_source(self):
-        """The images the top-image indices refer to (the panes' image set)."""
-        lens = self._lenses[0] if self._lenses[0] is not None else self._lenses[1]
-        return lens.images
+        head, images = self.payloads(pair, la, lb, metric, [image], k, cancel=superseded,
+                                     progress=progress)
+        self._show(pair_data=head, image_data=images[image], status="ready", progress=1.0,
+                   error="")
+
+    def _failed(self, request, exc):
+        """Shown in place, unless a newer request came (a cancelled pass ends here too)."""
+        self._show(status="error", error=f"pair {request[1]} x {request[2]}: {describe(exc)}")
+
+    def _show(self, **state):
+        with self._lock:
+            if not self._worker.stale():
+                self._set(**state)
 
     def _set(self, **state):
         v = self._view

@@ -103,13 +103,13 @@ def test_lab_click_shows_maps_and_image_pick_repaints_without_a_pass(lab_compare
     # the notebook's metric is linear CKA: the view says where the maps come from
     assert "SVCCA of the same pair" in page.locator(f"{MAPS} .cnnlens-canonical-note").inner_text()
     assert "one extra pass over the data" in page.locator(f"{MAPS} .cnnlens-canonical-cost").inner_text()
-    passes = nb.eval("cmp._maps_job.passes")
+    passes = nb.eval("cmp.maps_job.passes")
     before = map_pixels(page)
     target = 3 if nb.eval("cmp.lens_a.image_index") != 3 else 4
     pick_image(page, target)
     page.locator(f"{MAPS}[data-rendered='1']{attr('data-image', target)}").wait_for(timeout=30_000)
     assert map_pixels(page) != before
-    assert nb.eval("[cmp.maps.image_data['image'], cmp._maps_job.passes]") == [target, passes]
+    assert nb.eval("[cmp.maps.image_data['image'], cmp.maps_job.passes]") == [target, passes]
     click_direction_dot(page, 1)
     page.locator(f"{MAPS}{attr('data-direction', '1')}").wait_for()
     # the saved direction reaches the kernel a round trip later: ask until it has
