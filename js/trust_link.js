@@ -4,10 +4,11 @@
 // heatmap: a point click selects that layer's cell, so compare_link.js moves both panes.
 // Everything comes from precomputed traits and other widgets' models: it works the same in
 // an exported page without a kernel.
-import { lastPair, modelId } from "./compare_link.js";
 import { floats } from "./lib/decode.js";
+import { Listeners, hasKernel, refModel, save, setIfChanged } from "./lib/dom.js";
+import { lastPair, overlayState, watchHeatmap } from "./lib/heatmap_view.js";
 import { ensureStyle } from "./lib/style.js";
-import { diffRange, differenceTitle, dimCells, ensureChanceHatch, firstIndex, gapTitle, pairOfPoint, pointOfPair, slab } from "./lib/trust.js";
+import { diffRange, differenceTitle, firstIndex, gapTitle, pairOfPoint, pointOfPair, slab } from "./lib/trust.js";
 
 const CSS = `
 .cnnlens-trust { margin: 2px 0; }
@@ -28,28 +29,9 @@ function ensureTrustStyle(doc = document) {
   doc.head.appendChild(s);
 }
 
-async function resolve(model, name) {
-  const ref = model.get(name);
-  if (ref && typeof ref === "object" && typeof ref.get === "function") return ref;
-  const id = modelId(ref);
-  if (!id || !model.widget_manager) return null;
-  try { return await model.widget_manager.get_model(id); } catch { return null; }
-}
-
-function save(m) {
-  // Without a kernel (exported page) there is no comm: syncing would throw.
-  if (m && m.comm_live !== false && m.comm) m.save_changes();
-}
-
-function setIfChanged(node, attr, value) {
-  if (value == null) { if (node.hasAttribute(attr)) node.removeAttribute(attr); return; }
-  if (node.getAttribute(attr) !== String(value)) node.setAttribute(attr, String(value));
-}
-
 async function render({ model, el }) {
   ensureStyle();
   ensureTrustStyle(el.ownerDocument);
-  ensureChanceHatch(el.ownerDocument);
   el.classList.add("cnnlens-view", "cnnlens-trust");
   const bar = document.createElement("div");
   bar.className = "cnnlens-trust-bar";
@@ -71,16 +53,15 @@ async function render({ model, el }) {
   warn.setAttribute("role", "note");
   el.append(sets, bar, warn);
 
-  const [hm, hmFig, picker, chart] = await Promise.all(
-    ["heatmap", "heatmap_figure", "picker", "chart"].map((n) => resolve(model, n)));
-  const live = () => !!(hm && hm.comm && hm.comm_live !== false);
+  const L = new Listeners();
+  const [hm, hmFig, chart] = await Promise.all(
+    ["heatmap", "heatmap_figure", "chart"].map((n) => refModel(model, n).catch(() => null)));
+  const isLive = hm ? hasKernel(hm) : hasKernel(model);
+  const live = () => isLive;
   const names = () => model.get("names") || ["A", "B", "reference"];
   const label = (m) => (model.get("labels") || {})[m] || m;
-  const metric = () => {
-    const keys = model.get("metrics") || [];
-    const idx = picker?.get("index");
-    return idx != null && keys[idx] ? keys[idx] : keys[0];
-  };
+  // one source of truth: the metric is the one the heatmap shows
+  const metric = () => hm?.get("metric") || (model.get("metrics") || [])[0];
   // with several datasets every metric's data are keyed "dataset|metric"
   const key = (m) => ((model.get("datasets") || []).length ? `${model.get("dataset")}|${m}` : m);
   const data = () => (model.get("per_metric") || {})[key(metric())] || null;
@@ -93,10 +74,10 @@ async function render({ model, el }) {
   // GapChart's marks, in its order: band_b, band_c, line_b, line_c, points_b, points_c
   let marks = [];
   if (chart) marks = await Promise.all((chart.get("marks") || []).map(async (m) =>
-    (typeof m === "string" ? model.widget_manager.get_model(modelId(m)) : m)));
+    (typeof m === "string" ? model.widget_manager.get_model(m.replace(/^IPY_MODEL_/, "")) : m)));
   const points = marks.slice(4, 6).filter(Boolean);
-  const root = () => el.closest(".cnnlens-compare");
-  const cells = () => Array.from(root()?.querySelectorAll(".cnnlens-heatmap rect.heatmapcell") || []);
+  let compare = null;  // the Compare's element, once ours is in the page
+  const root = () => compare;
   const scale = () => hm?.get("scales")?.color || null;
   let shown = "scores";   // the mode the heatmap shows now
   let saved = null;       // the colour scale's settings before the difference mode
@@ -177,7 +158,7 @@ async function render({ model, el }) {
 
   function decorate() {
     const d = data();
-    dimCells(cells(), d?.faint || {});
+    if (hm) overlayState(hm).set(d?.faint || {});  // the heatmap's overlay hatches them
     const fig = root()?.querySelector(".cnnlens-gap-chart");
     if (fig) setIfChanged(fig, "data-points", d?.gap ? d.gap.layers.length : 0);
     setIfChanged(el, "data-faint", Object.keys(d?.faint || {}).length);
@@ -211,7 +192,7 @@ async function render({ model, el }) {
         b.addEventListener("click", (ev) => {
           ev.preventDefault();
           model.set("dataset", n);
-          if (live()) model.save_changes();
+          save(model);
           shown = "stale";  // repaint from that dataset's matrices
           show();
         });
@@ -265,48 +246,32 @@ async function render({ model, el }) {
     }
   }
 
-  const subs = [];
-  const on = (m, ev, fn) => { if (m) { m.on(ev, fn); subs.push([m, ev, fn]); } };
+  const on = (m, ev, fn) => { if (m) L.model(m, ev, fn); };
   for (const b of modeButtons) {
-    b.addEventListener("click", (ev) => {
+    L.dom(b, "click", (ev) => {
       ev.preventDefault();
       model.set("mode", b.dataset.mode);
-      if (live()) model.save_changes();
+      save(model);
       show();
     });
   }
   for (const k of ["per_metric", "warnings", "mode", "difference_reason", "scores", "differences", "dataset", "datasets"]) {
     on(model, `change:${k}`, () => { if (k === "differences" || k === "scores") shown = shown === "difference" ? "stale" : shown; show(); });
   }
-  on(picker, "change:index", () => queueMicrotask(show));  // after compare_link's own switch
+  on(hm, "change:metric", () => queueMicrotask(show));  // after compare_link's own switch
   on(hm, "change:color", onColor);
   on(hm, "change:selected", onSelected);
   on(hmFig, "change:title", () => { if (!applying && shown === "difference") { shown = "stale"; queueMicrotask(paintMode); } });
   for (const p of points) on(p, "change:selected", () => onPoint(firstIndex(p.get("selected"))));
 
-  const observer = new MutationObserver(schedule);
-  let watched = null, tries = 0;
-  const attach = () => {
-    const r = root();
-    if (r && r !== watched) {
-      observer.disconnect();
-      // cells added or moved (bqplot redraws on resize): the overlays follow
-      observer.observe(r, { childList: true, subtree: true, attributes: true, attributeFilter: ["x", "y", "width", "height", "transform"] });
-      watched = r;
-      schedule();
-    }
-    return !!r && cells().length > 0;
-  };
-  const poll = setInterval(() => { if (attach() || ++tries > 600) clearInterval(poll); }, 100);
-  attach();
+  // the gap chart's element carries data-points / data-selected once the Compare is there
+  watchHeatmap(el, L, () => {}, (r) => {
+    if (r !== compare) { compare = r; schedule(); if (hm) onSelected(); }
+  });
   show();
   if (hm) onSelected();
 
-  return () => {
-    clearInterval(poll);
-    observer.disconnect();
-    for (const [m, ev, fn] of subs) m.off(ev, fn);
-  };
+  return () => L.dispose();
 }
 
 export default { render };

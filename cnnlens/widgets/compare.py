@@ -199,7 +199,7 @@ class Compare(W.VBox):
         figure = self.heatmap.figure(layout={"width": "390px", "height": "360px"})  # one screen
         self.link = CompareLink(heatmap=self.heatmap, heatmap_figure=figure, curve=self.spectrum.curve,
                                 baseline=self.spectrum.baseline, spectrum=self.spectrum,
-                                picker=self.picker, metric=metric, metrics=list(METRICS),
+                                picker=self.picker, metrics=list(METRICS),
                                 grid_a=self.lens_a.grid if self.lens_a else None,
                                 grid_b=self.lens_b.grid if self.lens_b else None,
                                 error="; ".join(e for e in errors if e))
@@ -511,7 +511,6 @@ class Compare(W.VBox):
 
     def _on_metric(self, change):
         metric = change["new"]
-        self.link.metric = metric
         try:
             self.matrix_job.repaint()
         except Exception as exc:  # noqa: BLE001 - shown in place

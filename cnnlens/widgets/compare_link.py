@@ -36,11 +36,15 @@ class CompareLink(anywidget.AnyWidget):
     """Browser-side wiring and status line of a Compare widget.
 
     DOM (for tests and export): the element has class ``cnnlens-compare-link`` and
-    ``data-pair="i,j"``, ``data-metric``, ``data-progress="done/total"``,
+    ``data-pair="i,j"``, ``data-metric`` (the heatmap's), ``data-progress="done/total"``,
     ``data-status``, ``data-highlight-row``/``data-highlight-col`` and
     ``data-rendered="1"`` once the matrix is complete and every cell is drawn.
-    Heatmap cells get a ``<title>`` tooltip and ``data-state`` ("pending" or
-    "undefined", hatched). The ``.cnnlens-spectrum`` figure gets ``data-pair``.
+    The heatmap figure gets an overlay of cnnlens's own (``svg.cnnlens-heatmap-overlay``,
+    js/lib/heatmap_view.js; bqplot's cells are left alone): one ``rect.cnnlens-cell`` per
+    cell with ``data-row``, ``data-col``, its tooltip text as ``aria-label`` and
+    ``data-state`` ("pending", or "undefined": hatched), the printed values
+    (``text.cnnlens-cell-value``) and the hover tip. The ``.cnnlens-spectrum`` figure
+    gets ``data-pair``.
 
     Examples
     --------
@@ -68,10 +72,10 @@ class CompareLink(anywidget.AnyWidget):
     picker = _ref()
     """ipywidgets Dropdown or None: the metric picker. Default None."""
 
-    metric = t.Unicode("svcca").tag(sync=True)
-    """str: the metric shown (mirrors the picker). Default "svcca"."""
     metrics = t.List(t.Unicode()).tag(sync=True)
-    """list[str]: metric key of each picker option, in order (the Dropdown syncs an index)."""
+    """list[str]: metric key of each picker option, in order (the Dropdown syncs an index;
+    without a kernel the browser switches the heatmap to ``metrics[index]``). The metric
+    shown lives in one place, the heatmap's ``metric``. Default []."""
     spectra = t.Bytes(b"").tag(sync=True)
     """bytes: float32 (La, Lb, K) canonical correlations per pair, NaN-padded. Default b""."""
     baselines = t.Bytes(b"").tag(sync=True)

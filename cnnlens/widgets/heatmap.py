@@ -1,8 +1,10 @@
 """Similarity heatmap: a bqplot ``GridHeatMap`` whose click selection reaches Python.
 
-No JS twin of its own (bqplot draws it); the JS that hatches undefined cells, prints
-values in small matrices, shows the hover tip, moves the selection by keyboard and
-highlights rows/columns lives in ``js/compare_link.js``.
+No JS twin of its own (bqplot draws it). What makes it readable is drawn over it by
+cnnlens (``js/lib/heatmap_view.js``, wired by ``js/compare_link.js``): values printed in
+small matrices, undefined cells hatched, the hover tip, the highlighted row/column, arrow
+keys. That layer reads only public traits: ``color``, ``reasons``, ``notes``, ``metric``,
+``selected`` here, ``fig_margin`` on the figure.
 
 >>> import numpy as np
 >>> from cnnlens.widgets.heatmap import SimilarityHeatmap
@@ -24,15 +26,13 @@ from bqplot.traits import array_dimension_bounds, array_from_json, array_seriali
 from traitlets import Dict, List, Unicode
 from traittypes import Array
 
-__all__ = ["SimilarityHeatmap", "cell_text", "pairs_from_json", "pairs_to_json"]
+__all__ = ["SimilarityHeatmap", "cell_text", "pairs_from_json", "pairs_to_json", "short_labels"]
 
-#: a matrix up to this many rows and columns gets its values printed in the cells
-VALUES_UP_TO = 12
 #: tick labels longer than this are cut with "…" (the hover tip has the full name)
 LABEL_CHARS = 18
 
-#: fill of a cell that has no value yet (the job is still running); undefined
-#: cells (a reason is known) get a hatch pattern from compare_link.js instead.
+#: fill of a cell that has no value yet (the job is still running; bqplot's ``null_color``);
+#: undefined cells (a reason is known) get a hatch over it from js/lib/heatmap_view.js.
 PENDING_FILL = "#e8e8e8"
 
 
@@ -73,7 +73,8 @@ def pairs_to_json(value, obj=None):
 
 def cell_text(row: str, column: str, metric: str, value: float, reason: str | None,
               names=("A", "B"), note: str | None = None) -> str:
-    """Tooltip of one cell; mirrored by ``cellTitle`` in ``js/compare_link.js`` (keep in sync).
+    """Tooltip of one cell; the browser's ``cellTitle`` (js/lib/heatmap_view.js) is run on
+    the same inputs as this in js/tests/twins.test.js.
 
     ``metric`` is the name shown (``SimilarityHeatmap.metric_name``), ``names`` the models';
     ``note``: more lines under a defined value (its error, chance level, the reference's).
@@ -84,6 +85,16 @@ def cell_text(row: str, column: str, metric: str, value: float, reason: str | No
     if reason:
         return head + f"{metric} undefined: {reason}"
     return head + f"{metric}: pending"
+
+
+def short_labels(names, n: int = LABEL_CHARS) -> dict:
+    """Tick labels of the names longer than ``n`` characters, cut with "…" (an Axis's
+    ``tick_labels``; the others keep their name).
+
+    >>> short_labels(["conv1", "layer4.1.downsample.0"], 10)
+    {'layer4.1.downsample.0': 'layer4.1.…'}
+    """
+    return {str(x): str(x)[: n - 1] + "…" for x in names if len(str(x)) > n}
 
 
 class SimilarityHeatmap(GridHeatMap):
@@ -223,8 +234,9 @@ class SimilarityHeatmap(GridHeatMap):
     def figure(self, **kwargs) -> Figure:
         """A bqplot Figure with layer axes and a labelled 0..1 colour bar (class ``cnnlens-heatmap``).
 
-        Margins fit the longest layer names (cut at ``LABEL_CHARS`` by compare_link.js, whole
-        in the hover tip); no bqplot toolbar (it covered the title and the top-right cells).
+        Margins fit the longest layer names (cut at ``LABEL_CHARS`` through the axes'
+        ``tick_labels``, whole in the hover tip); no bqplot toolbar (it covered the title and
+        the top-right cells).
         """
         cut = LABEL_CHARS + 1
         rows = min(max((len(n) for n in self.layers_a), default=4), cut)
@@ -233,8 +245,10 @@ class SimilarityHeatmap(GridHeatMap):
         bottom = 44 + int(4.3 * cols)  # rotated 45 degrees: ~0.7 of the length, downwards
         axes = [
             BqAxis(scale=self.scales["row"], side="left", label=self.names[0],
+                   tick_labels=short_labels(self.layers_a),
                    tick_style={"font-size": "10px"}, label_offset=f"{left - 14}px"),
             BqAxis(scale=self.scales["column"], side="bottom", label=self.names[1],
+                   tick_labels=short_labels(self.layers_b),
                    tick_rotate=-45, tick_style={"font-size": "10px"}, label_offset=f"{bottom - 12}px"),
             # five ticks: eleven crowd the short bar; the label runs along the bar, outside it
             ColorAxis(scale=self.scales["color"], side="right", tick_values=np.linspace(0, 1, 5),

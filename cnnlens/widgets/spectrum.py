@@ -1,7 +1,9 @@
 """Canonical-correlation spectrum of one layer pair, with a random-data baseline.
 
 No JS twin of its own (two bqplot ``Lines``); ``js/compare_link.js`` redraws it
-from precomputed spectra when a heatmap cell is clicked, also without a kernel.
+from precomputed spectra when a heatmap cell is clicked, also without a kernel, with
+``lineState``, ``indexTicks`` and ``spectrumTitle``: js/tests/twins.test.js runs them and
+:func:`_draw`, :func:`index_ticks`, :func:`spectrum_title` on the same inputs.
 Its legend is HTML beside the plot (:func:`spectrum_legend`), never over the data; before
 a click the axes are hidden and the title says what to do.
 
@@ -32,8 +34,8 @@ def _cut(name: str, n: int = 16) -> str:
 
 
 def spectrum_title(names, layer_a: str, layer_b: str) -> str:
-    """Which pair the spectrum shows (the y axis says what); mirror of ``spectrumTitle`` in
-    compare_link.js. Layer names are cut at 16 characters: a longer title ran off the figure.
+    """Which pair the spectrum shows (the y axis says what); ``spectrumTitle`` in
+    compare_link.js without a kernel. Layer names are cut at 16 characters: a longer title ran off the figure.
 
     >>> spectrum_title(("real", "synthetic"), "conv1", "layer4.1.downsample.0")
     'real conv1 × synthetic layer4.1.downsa…'
@@ -79,8 +81,8 @@ def index_ticks(n: int, most: int = 8) -> np.ndarray:
     """At most ``most`` round integer ticks in 1..n (the axis counts correlations).
 
     The step is the smallest of 1, 2, 5, 10, 20, 50, ... that fits: 1, 3, 5, ... for steps
-    up to 2, else 1 and the multiples of the step (1, 10, 20, ...). Mirror of ``indexTicks``
-    in js/compare_link.js.
+    up to 2, else 1 and the multiples of the step (1, 10, 20, ...). ``indexTicks`` in
+    js/compare_link.js without a kernel.
 
     >>> index_ticks(11).tolist(), index_ticks(64).tolist()
     ([1.0, 3.0, 5.0, 7.0, 9.0, 11.0], [1.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0])

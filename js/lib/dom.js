@@ -106,6 +106,21 @@ export function hasKernel(model) {
   return !wm || !!wm.kernel;
 }
 
+/** Set (or, for null, remove) an attribute only when it differs: no needless DOM writes. */
+export function setIfChanged(node, attr, value) {
+  if (value == null) { if (node.hasAttribute(attr)) node.removeAttribute(attr); return; }
+  if (node.getAttribute(attr) !== String(value)) node.setAttribute(attr, String(value));
+}
+
+/**
+ * Send a model's local changes to the kernel, when there is one: without a kernel (an
+ * exported page) there is no comm and saving would throw.
+ * @param {any} model
+ */
+export function save(model) {
+  if (model && hasKernel(model) && model.comm_live !== false) model.save_changes();
+}
+
 /**
  * Keep a tooltip inside its box: to the lower right of (x, y), flipped left/up near the edges.
  * @param {HTMLElement} tip absolutely positioned in a box `width` x `height` CSS px

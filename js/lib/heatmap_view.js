@@ -1,19 +1,48 @@
-// What makes the bqplot similarity heatmap readable (issue 11): values printed in small
-// matrices, long layer names cut (whole in the hover tip), a fast hover tip, arrow keys.
-// bqplot draws the cells; these helpers only add to its SVG, idempotently (they run from a
-// MutationObserver, so a second pass must write nothing).
+// The similarity heatmap's readable layer (issue 11), drawn by cnnlens over bqplot's
+// GridHeatMap in an SVG of its own: values printed in small matrices, undefined and
+// not-above-chance cells hatched, the highlighted row and column, the hover outline and
+// tip, arrow keys. Its positions come from public information only: the figure model's
+// `fig_margin` (and aspect-ratio limits), the heatmap's row and column counts, its row
+// scale's `reverse` and the figure element's box. bqplot's own SVG is never read or written.
+import { lut } from "./colormap.js";
+import { setIfChanged } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
-/** Up to this many rows and columns the values are printed (mirror of heatmap.VALUES_UP_TO). */
+/** Up to this many rows and columns the values are printed. */
 export const VALUES_UP_TO = 12;
-/** Tick labels longer than this are cut (mirror of heatmap.LABEL_CHARS). */
-export const LABEL_CHARS = 18;
+export const HATCH_ID = "cnnlens-hatch";
+export const CHANCE_HATCH_ID = "cnnlens-chance-hatch";
 
 /** "layer4.1.downsample.0" -> "layer4.1.downsam…" (n chars at most); short names as they are. */
-export function shorten(name, n = LABEL_CHARS) {
+export function shorten(name, n = 18) {
   const s = String(name);
   return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
+
+/** Tooltip text of one cell; cnnlens.widgets.heatmap.cell_text on the same inputs (js/tests/twins.test.js). */
+export function cellTitle(row, column, metric, value, reason, names = ["A", "B"], note = null) {
+  const head = `${names[0]}: ${row}\n${names[1]}: ${column}\n`;
+  if (value != null && Number.isFinite(value)) return head + `${metric} = ${value.toFixed(3)}` + (note ? `\n${note}` : "");
+  if (reason) return head + `${metric} undefined: ${reason}`;
+  return head + `${metric}: pending`;
+}
+
+/**
+ * Last selected cell of a bqplot GridHeatMap `selected` value, as [i, j] or null.
+ * Accepts a click's plain [[i, j], ...], bqplot's deserialized rows of typed arrays,
+ * or a flat typed array of pairs.
+ */
+export function lastPair(selected) {
+  if (selected == null || selected.length === 0) return null;
+  if (ArrayBuffer.isView(selected)) {
+    const n = selected.length;
+    return n >= 2 ? [Number(selected[n - 2]), Number(selected[n - 1])] : null;
+  }
+  const last = selected[selected.length - 1];
+  if (last == null || last.length < 2) return null;
+  const pair = [Number(last[0]), Number(last[1])];
+  return pair.every(Number.isInteger) ? pair : null;
 }
 
 /** The pair after an arrow key (rows top to bottom, columns left to right), clamped; null otherwise. */
@@ -30,188 +59,283 @@ export function moveSelection(pair, key, la, lb) {
 export function luminance(fill) {
   const m = /rgba?\(\s*([\d.]+)[ ,]+([\d.]+)[ ,]+([\d.]+)/.exec(fill || "");
   if (!m) return null;
-  const l = [m[1], m[2], m[3]].map((v) => {
-    const c = Number(v) / 255;
+  return rgbLuminance(Number(m[1]), Number(m[2]), Number(m[3]));
+}
+
+function rgbLuminance(r, g, b) {
+  const l = [r, g, b].map((v) => {
+    const c = v / 255;
     return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
   });
   return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
 }
 
-/** Luminance of what shows behind `el`: the first ancestor with an opaque background (white if none). */
-export function backgroundLuminance(el) {
-  for (let n = el; n && n.nodeType === 1; n = n.parentElement) {
-    const bg = getComputedStyle(n).backgroundColor || "";
-    const m = /rgba?\(([^)]*)\)/.exec(bg);
-    const alpha = m ? Number((m[1].split(",")[3] ?? "1").trim()) : 0;
-    if (alpha > 0.5) return luminance(bg);
-  }
-  return 1;
-}
-
-function translateY(el) {
-  const m = /translate\(\s*[-\d.e]+[ ,]+([-\d.e]+)/.exec(el?.getAttribute?.("transform") || "");
-  return m ? Number(m[1]) : 0;
+/**
+ * Luminance of the colour bqplot gives `value` on a ColorScale {min, max, scheme}: the
+ * scheme's colours are d3's, sampled in lib/colormap.js (viridis; RdBu runs red -> blue).
+ * Null for a value without colour (NaN).
+ */
+export function valueLuminance(value, scale) {
+  if (value == null || !Number.isFinite(value)) return null;
+  const lo = Number(scale?.min ?? 0), hi = Number(scale?.max ?? 1);
+  let t = hi > lo ? (value - lo) / (hi - lo) : 0.5;
+  t = Math.max(0, Math.min(1, t));
+  const scheme = String(scale?.scheme || "viridis");
+  if (scheme === "RdBu") t = 1 - t;  // colormap.js's rdbu runs blue -> red
+  const table = lut(scheme.toLowerCase() === "rdbu" ? "rdbu" : scheme.toLowerCase());
+  const k = 4 * Math.round(t * 255);
+  return rgbLuminance(table[k], table[k + 1], table[k + 2]);
 }
 
 /**
- * Print each cell's value (2 decimals) at its centre when the matrix is at most
- * VALUES_UP_TO on a side; remove them otherwise. The text is black or white, whichever
- * reads on the cell's colour (a data colour, the same in every theme).
- * @param {Element[]} cells rect.heatmapcell with bqplot's datum in __data__
- * @returns {number} writes made
+ * The plot area inside a bqplot figure whose element is `width` x `height` CSS px, as bqplot
+ * lays it out without auto_layout: the box clamped to the aspect-ratio limits, less fig_margin.
  */
-export function paintValues(cells, la, lb, fillOf = (c) => getComputedStyle(c).fill, bgLum = 1) {
-  const g = cells[0]?.parentNode?.parentNode;
-  if (!g) return 0;
-  // plain child walks, no selectors: cheap, and the same in every DOM
-  let layer = Array.from(g.children).find((c) => c.getAttribute("class") === "cnnlens-cell-values");
-  const show = la <= VALUES_UP_TO && lb <= VALUES_UP_TO;
-  if (!show) { if (layer) { layer.remove(); return 1; } return 0; }
-  let writes = 0;
-  if (!layer) {
-    layer = g.ownerDocument.createElementNS(SVG, "g");
-    layer.setAttribute("class", "cnnlens-cell-values");
-    layer.setAttribute("style", "pointer-events:none");
-    g.appendChild(layer);
-    writes++;
+export function plotArea(width, height, margin, minAspect = 0.01, maxAspect = 100) {
+  let w = width, h = height;
+  const ratio = h > 0 ? w / h : 1;
+  if (ratio < minAspect) h = w / minAspect;
+  else if (ratio > maxAspect) w = h * maxAspect;
+  const m = { top: 0, bottom: 0, left: 0, right: 0, ...(margin || {}) };
+  return { x: m.left, y: m.top, width: Math.max(0, w - m.left - m.right), height: Math.max(0, h - m.top - m.bottom) };
+}
+
+/** Box {x, y, width, height} of cell (i, j) in a plot area `width` x `height` (row 0 on top when rowsDown). */
+export function cellBox(width, height, la, lb, i, j, rowsDown = true) {
+  const cw = width / lb, ch = height / la;
+  return { x: j * cw, y: (rowsDown ? i : la - 1 - i) * ch, width: cw, height: ch };
+}
+
+/** The cell [i, j] at (x, y) px in the plot area, or null outside it. */
+export function cellAt(width, height, la, lb, x, y, rowsDown = true) {
+  if (!la || !lb || x < 0 || y < 0 || x >= width || y >= height) return null;
+  const r = Math.floor((y / height) * la), j = Math.floor((x / width) * lb);
+  return [rowsDown ? r : la - 1 - r, j];
+}
+
+/** One shared pair of hatch patterns per document (url(#id) resolves page-wide for inline SVG). */
+export function ensureHatches(doc = document) {
+  if (doc.getElementById(HATCH_ID)) return;
+  const svg = doc.createElementNS(SVG, "svg");
+  svg.setAttribute("width", "0"); svg.setAttribute("height", "0");
+  svg.setAttribute("style", "position:absolute;width:0;height:0");
+  svg.setAttribute("aria-hidden", "true");
+  // undefined: red lines on light grey, instead of the cell's colour; not above chance:
+  // thin light and dark diagonals over the cell's colour, seen on any of them
+  svg.innerHTML = `<defs><pattern id="${HATCH_ID}" patternUnits="userSpaceOnUse" width="6" `
+    + `height="6" patternTransform="rotate(45)"><rect width="6" height="6" fill="#f6f6f6"/>`
+    + `<line x1="0" y1="0" x2="0" y2="6" stroke="#b0413e" stroke-width="2"/></pattern>`
+    + `<pattern id="${CHANCE_HATCH_ID}" patternUnits="userSpaceOnUse" width="7" `
+    + `height="7" patternTransform="rotate(-45)"><line x1="0" y1="0" x2="0" y2="7" `
+    + `stroke="rgba(255,255,255,0.7)" stroke-width="1.6"/><line x1="2" y1="0" x2="2" y2="7" `
+    + `stroke="rgba(0,0,0,0.35)" stroke-width="1"/></pattern></defs>`;
+  doc.body.appendChild(svg);
+}
+
+/** Parts of the overlay set by js/trust_link.js (cells not above chance), per heatmap model. */
+const shared = new WeakMap();
+
+/** The state one heatmap model's overlays share: {faint: {"i,j": reason}}, with change listeners. */
+export function overlayState(hm) {
+  if (!shared.has(hm)) {
+    const listeners = new Set();
+    shared.set(hm, {
+      faint: {},
+      set(faint) { this.faint = faint || {}; for (const fn of [...listeners]) fn(); },
+      on(fn) { listeners.add(fn); return () => listeners.delete(fn); },
+    });
   }
-  const seen = new Set();
-  const byKey = new Map(Array.from(layer.children, (t) => [t.getAttribute("data-cell"), t]));
-  for (const cell of cells) {
-    const d = cell.__data__;
-    if (!d) continue;
-    const key = `${d.rowNum},${d.columnNum}`;
-    seen.add(key);
-    let t = byKey.get(key);
-    if (!t) {
-      t = g.ownerDocument.createElementNS(SVG, "text");
-      t.setAttribute("data-cell", key);
-      t.setAttribute("text-anchor", "middle");
-      t.setAttribute("dominant-baseline", "central");
-      t.setAttribute("class", "cnnlens-cell-value");
-      layer.appendChild(t);
-      writes++;
-    }
-    const v = d.color == null ? NaN : Number(d.color);
-    const text = Number.isFinite(v) ? v.toFixed(2) : "";
-    const x = (Number(cell.getAttribute("x")) || 0) + (Number(cell.getAttribute("width")) || 0) / 2;
-    const y = translateY(cell.parentNode) + (Number(cell.getAttribute("y")) || 0)
-      + (Number(cell.getAttribute("height")) || 0) / 2;
-    // a dimmed cell (trust_link.js sets its opacity) shows the background through it
-    const alpha = Number(cell.style?.opacity || 1);
-    const own = luminance(fillOf(cell));
-    const lum = own == null ? null : alpha * own + (1 - alpha) * bgLum;
-    const fill = lum == null ? "none" : lum > 0.35 ? "#000" : "#fff";
-    const size = Math.max(8, Math.min(13, (Number(cell.getAttribute("height")) || 20) / 3));
-    for (const [k, val] of [["x", x.toFixed(1)], ["y", y.toFixed(1)], ["fill", fill],
-      ["font-size", `${size.toFixed(0)}px`]]) {
-      if (t.getAttribute(k) !== val) { t.setAttribute(k, val); writes++; }
-    }
-    if (t.textContent !== text) { t.textContent = text; writes++; }
-  }
-  for (const t of Array.from(layer.children)) {
-    if (!seen.has(t.getAttribute("data-cell"))) { t.remove(); writes++; }
-  }
-  return writes;
+  return shared.get(hm);
+}
+
+function svgEl(doc, tag, attrs) {
+  const n = doc.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
+  return n;
 }
 
 /**
- * Cut long tick labels of the row and column axes to LABEL_CHARS (the full name stays in
- * data-full and a <title>). bqplot redraws ticks on resize: idempotent.
- * @param {Element} fig the heatmap figure's element
- * @param {Set<string>} names the layer names (only those ticks are touched, not numbers)
+ * The overlay over one heatmap figure element. Everything it draws comes from `read()`:
+ * {rows, cols, values (rows of numbers), reasons, notes, faint, metric (as people name it),
+ * names, highlight: {row, column}, scale: {min, max, scheme}, margin, minAspect, maxAspect,
+ * rowsDown}. `draw()` is idempotent; `dispose()` removes every element and listener.
+ * `select(pair)` is called with the cell an arrow key moves to.
  */
-export function shortenTicks(fig, names) {
-  let writes = 0;
-  for (const t of fig.querySelectorAll(".axis .tick text")) {
-    const full = t.getAttribute("data-full") ?? t.textContent;
-    if (!names.has(full)) continue;
-    const short = shorten(full);
-    if (t.getAttribute("data-full") !== full) { t.setAttribute("data-full", full); writes++; }
-    // textContent would drop the <title> child: set the text node alone
-    const node = Array.from(t.childNodes).find((n) => n.nodeType === 3);
-    if (!node) { t.prepend(t.ownerDocument.createTextNode(short)); writes++; } else if (node.data !== short) { node.data = short; writes++; }
-    if (short !== full && !t.querySelector("title")) {
-      const title = t.ownerDocument.createElementNS(SVG, "title");
-      title.textContent = full;
-      t.appendChild(title);
-      writes++;
-    }
-  }
-  return writes;
-}
-
-/**
- * The heatmap figure's own controls: a fast hover tip with the cell outlined, and arrow
- * keys that move the selected cell. `wire(fig)` attaches them to the figure's element once
- * it exists (idempotent); `unwire()` removes every listener and element it added.
- * @param {{rows: () => number, cols: () => number, selected: () => (number[]|null),
- *   select: (pair: number[]) => void}} sel the selection, read and written through the model
- */
-export function heatmapControls(sel) {
-  const doc = document;
-  const tip = doc.createElement("div");
-  tip.className = "cnnlens-tip cnnlens-heatmap-tip";
-  tip.hidden = true;
-  const outline = doc.createElementNS(SVG, "rect");
-  outline.setAttribute("class", "cnnlens-hover-cell");
-  outline.setAttribute("style", "fill:none;stroke:#fff;stroke-width:2px;pointer-events:none;outline:1px solid #000");
-  outline.setAttribute("visibility", "hidden");
-  let fig = null;
-  const onMove = (ev) => {
-    const cell = ev.target.closest?.("rect.heatmapcell") || null;
-    const g = cell?.parentNode?.parentNode;
-    if (g && outline.parentNode !== g) g.appendChild(outline);
-    hoverTip(fig, tip, outline, cell, ev);
-  };
-  const onLeave = () => { tip.hidden = true; outline.setAttribute("visibility", "hidden"); };
-  const onKey = (ev) => {
-    const next = moveSelection(sel.selected(), ev.key, sel.rows(), sel.cols());
-    if (!next) return;
-    ev.preventDefault();  // arrows must not scroll the notebook
-    sel.select(next);
-  };
-  return {
-    wired: () => fig !== null,
-    wire(el) {
-      if (!el || el === fig) return;
-      fig = el;
-      if (getComputedStyle(el).position === "static") el.style.position = "relative";
-      el.append(tip);
-      el.tabIndex = 0;
-      el.setAttribute("role", "grid");
-      el.setAttribute("aria-label", "similarity heatmap: arrow keys move the selected cell");
-      el.addEventListener("mousemove", onMove);
-      el.addEventListener("mouseleave", onLeave);
-      el.addEventListener("keydown", onKey);
-    },
-    unwire() {
-      if (!fig) return;
+export class HeatmapOverlay {
+  constructor(fig, read, { selected, select }) {
+    const doc = fig.ownerDocument;
+    this.fig = fig;
+    this.read = read;
+    ensureHatches(doc);
+    if (getComputedStyle(fig).position === "static") fig.style.position = "relative";
+    this.svg = svgEl(doc, "svg", { class: "cnnlens-heatmap-overlay", "aria-hidden": "false" });
+    this.svg.setAttribute("style", "position:absolute;overflow:visible;pointer-events:none;z-index:1");
+    this.cells = svgEl(doc, "g", { class: "cnnlens-cells" });
+    this.values = svgEl(doc, "g", { class: "cnnlens-cell-values" });
+    this.hl = ["row", "column"].map((axis) => svgEl(doc, "rect", {
+      class: `cnnlens-hl-${axis}`, style: "fill:none;stroke:#ff9900;stroke-width:2.5px", visibility: "hidden" }));
+    this.outline = svgEl(doc, "rect", { class: "cnnlens-hover-cell", visibility: "hidden",
+      style: "fill:none;stroke:#fff;stroke-width:2px;outline:1px solid #000" });
+    this.svg.append(this.cells, this.values, ...this.hl, this.outline);
+    this.tip = doc.createElement("div");
+    this.tip.className = "cnnlens-tip cnnlens-heatmap-tip";
+    this.tip.hidden = true;
+    fig.append(this.svg, this.tip);
+    fig.tabIndex = 0;
+    fig.setAttribute("role", "grid");
+    fig.setAttribute("aria-label", "similarity heatmap: arrow keys move the selected cell");
+    const onMove = (ev) => this.hover(ev.clientX, ev.clientY);
+    const onLeave = () => this.hover(null);
+    const onKey = (ev) => {
+      const s = this.read();
+      const next = moveSelection(selected(), ev.key, s.rows.length, s.cols.length);
+      if (!next) return;
+      ev.preventDefault();  // arrows must not scroll the notebook
+      select(next);
+    };
+    fig.addEventListener("mousemove", onMove);
+    fig.addEventListener("mouseleave", onLeave);
+    fig.addEventListener("keydown", onKey);
+    // bqplot lays the figure out again when its element resizes: so do we
+    const ro = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => this.draw());
+    ro?.observe(fig);
+    this.undo = () => {
+      ro?.disconnect();
       fig.removeEventListener("mousemove", onMove);
       fig.removeEventListener("mouseleave", onLeave);
       fig.removeEventListener("keydown", onKey);
-      tip.remove();
-      outline.remove();
-    },
-  };
+      this.svg.remove();
+      this.tip.remove();
+    };
+    this.draw();
+  }
+
+  /** Plot area in the figure element's CSS px. */
+  area(s) {
+    const b = this.fig.getBoundingClientRect();
+    return plotArea(b.width, b.height, s.margin, s.minAspect, s.maxAspect);
+  }
+
+  /** Redraw everything from `read()`; returns the number of cells drawn. */
+  draw() {
+    const s = this.read();
+    const la = s.rows.length, lb = s.cols.length;
+    const a = this.area(s);
+    Object.assign(this.svg.style, { left: `${a.x}px`, top: `${a.y}px`, width: `${a.width}px`, height: `${a.height}px` });
+    setIfChanged(this.svg, "width", a.width);
+    setIfChanged(this.svg, "height", a.height);
+    const doc = this.fig.ownerDocument;
+    const n = la * lb;
+    const cells = this.cells.children;
+    while (cells.length > n) cells[cells.length - 1].remove();
+    while (cells.length < n) this.cells.append(svgEl(doc, "rect", { class: "cnnlens-cell", fill: "none" }));
+    const show = la <= VALUES_UP_TO && lb <= VALUES_UP_TO;
+    const texts = this.values.children;
+    const nt = show ? n : 0;
+    while (texts.length > nt) texts[texts.length - 1].remove();
+    while (texts.length < nt) {
+      this.values.append(svgEl(doc, "text", { class: "cnnlens-cell-value", "text-anchor": "middle", "dominant-baseline": "central" }));
+    }
+    const faint = s.faint || {}, reasons = s.reasons || {}, notes = s.notes || {};
+    for (let i = 0; i < la; i++) {
+      const row = s.values?.[i];
+      for (let j = 0; j < lb; j++) {
+        const k = i * lb + j, key = `${i},${j}`;
+        const v = row == null || row[j] == null ? NaN : Number(row[j]);
+        const box = cellBox(a.width, a.height, la, lb, i, j, s.rowsDown);
+        const reason = reasons[key] || null;
+        const state = Number.isFinite(v) ? null : reason ? "undefined" : "pending";
+        const below = Object.prototype.hasOwnProperty.call(faint, key);
+        const c = cells[k];
+        setIfChanged(c, "data-row", i);
+        setIfChanged(c, "data-col", j);
+        setIfChanged(c, "data-state", state);
+        setIfChanged(c, "data-chance", below ? "below" : null);
+        setIfChanged(c, "aria-label", cellTitle(s.rows[i], s.cols[j], s.metric, v, reason, s.names, notes[key] || null));
+        // pending cells keep bqplot's null_color (heatmap.PENDING_FILL)
+        setIfChanged(c, "fill", state === "undefined" ? `url(#${HATCH_ID})` : below ? `url(#${CHANCE_HATCH_ID})` : "none");
+        for (const [attr, val] of Object.entries(box)) setIfChanged(c, attr, val.toFixed(2));
+        if (!show) continue;
+        const t = texts[k];
+        const lum = valueLuminance(v, s.scale);
+        setIfChanged(t, "data-cell", key);
+        setIfChanged(t, "x", (box.x + box.width / 2).toFixed(1));
+        setIfChanged(t, "y", (box.y + box.height / 2).toFixed(1));
+        // black or white, whichever reads on the cell's colour (a data colour, the same in every theme)
+        setIfChanged(t, "fill", lum == null ? "none" : lum > 0.35 ? "#000" : "#fff");
+        setIfChanged(t, "font-size", `${Math.max(8, Math.min(13, box.height / 3)).toFixed(0)}px`);
+        const text = Number.isFinite(v) ? v.toFixed(2) : "";
+        if (t.textContent !== text) t.textContent = text;
+      }
+    }
+    const hl = s.highlight || {};
+    [["row", hl.row], ["column", hl.column]].forEach(([axis, index], q) => {
+      const r = this.hl[q];
+      const ok = index != null && index >= 0 && (axis === "row" ? index < la : index < lb);
+      setIfChanged(r, "visibility", ok ? "visible" : "hidden");
+      if (!ok) return;
+      const box = axis === "row"
+        ? { ...cellBox(a.width, a.height, la, lb, index, 0, s.rowsDown), x: 0, width: a.width }
+        : { ...cellBox(a.width, a.height, la, lb, 0, index, s.rowsDown), y: 0, height: a.height };
+      for (const [attr, val] of Object.entries(box)) setIfChanged(r, attr, val.toFixed(2));
+    });
+    if (this.hovered) this.hover(...this.hovered);
+    return n;
+  }
+
+  /** The tip and outline for the pointer at (clientX, clientY); hidden for null. */
+  hover(clientX, clientY) {
+    const s = this.read();
+    const la = s.rows.length, lb = s.cols.length;
+    const b = this.svg.getBoundingClientRect();
+    const pair = clientX == null ? null : cellAt(b.width, b.height, la, lb, clientX - b.left, clientY - b.top, s.rowsDown);
+    this.hovered = pair ? [clientX, clientY] : null;
+    if (!pair) {
+      this.tip.hidden = true;
+      this.outline.setAttribute("visibility", "hidden");
+      delete this.fig.dataset.hoverCell;
+      return;
+    }
+    const [i, j] = pair;
+    const cell = this.cells.children[i * lb + j];
+    this.tip.textContent = cell?.getAttribute("aria-label") || "";
+    this.tip.hidden = false;
+    const f = this.fig.getBoundingClientRect();
+    const x = clientX - f.left, y = clientY - f.top;
+    const w = this.tip.offsetWidth || 0, h = this.tip.offsetHeight || 0;
+    this.tip.style.left = `${x + 14 + w > f.width ? Math.max(0, x - 14 - w) : x + 14}px`;
+    this.tip.style.top = `${y + 14 + h > f.height ? Math.max(0, y - 14 - h) : y + 14}px`;
+    for (const [attr, val] of Object.entries(cellBox(b.width, b.height, la, lb, i, j, s.rowsDown))) {
+      this.outline.setAttribute(attr, val.toFixed(2));
+    }
+    this.outline.setAttribute("visibility", "visible");
+    this.fig.dataset.hoverCell = `${i},${j}`;
+  }
+
+  dispose() { this.undo(); }
 }
 
 /**
- * Show the tip for `cell` next to the pointer, inside `box` (the figure element), and
- * outline the cell. `tip` is an HTML element absolutely positioned in `box`.
+ * Calls `onFigure(figureElement)` once the heatmap figure of `el`'s Compare is in the page,
+ * and again if it is replaced. Our element is attached after render and the figure may come
+ * later: a ResizeObserver on our element (it gets a size once attached) and on the Compare
+ * (it grows when the figure arrives) say when to look. Every observer goes into `L`.
+ * @param {HTMLElement} el @param {import("./dom.js").Listeners} L
  */
-export function hoverTip(box, tip, outline, cell, ev) {
-  if (!cell) { tip.hidden = true; outline.setAttribute("visibility", "hidden"); return; }
-  tip.textContent = cell.getAttribute("aria-label") || "";
-  tip.hidden = false;
-  const b = box.getBoundingClientRect();
-  const x = ev.clientX - b.left, y = ev.clientY - b.top;
-  const w = tip.offsetWidth || 0, h = tip.offsetHeight || 0;
-  tip.style.left = `${x + 14 + w > b.width ? Math.max(0, x - 14 - w) : x + 14}px`;
-  tip.style.top = `${y + 14 + h > b.height ? Math.max(0, y - 14 - h) : y + 14}px`;
-  const ty = translateY(cell.parentNode);
-  for (const k of ["x", "width", "height"]) outline.setAttribute(k, cell.getAttribute(k) || "0");
-  outline.setAttribute("y", String(ty + (Number(cell.getAttribute("y")) || 0)));
-  outline.setAttribute("visibility", "visible");
-  box.dataset.hoverCell = `${cell.__data__?.rowNum},${cell.__data__?.columnNum}`;
+export function watchHeatmap(el, L, onFigure, onRoot = () => {}) {
+  let fig = null, root = null;
+  let ro = null;
+  const look = () => {
+    const r = el.closest(".cnnlens-compare");
+    if (r && r !== root) { root = r; ro?.observe(r); }
+    if (root) onRoot(root);
+    const f = root?.querySelector(".cnnlens-heatmap") || null;
+    if (f && f !== fig) { fig = f; onFigure(f); }
+  };
+  if (typeof ResizeObserver !== "undefined") {
+    ro = new ResizeObserver(look);
+    ro.observe(el);
+    L.add(() => ro.disconnect());
+  }
+  look();
 }

@@ -1,10 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FakeModel, manager, sleep } from "./helpers.js";
-import widget, {
-  HATCH_ID, PENDING_FILL, cellTitle, decorateCells, drawHighlights, ensureHatch, highlightBox,
-  indexTicks, lastPair, lineState, matrixRows, modelId, spectrumFor,
-} from "../compare_link.js";
+import widget, { indexTicks, lastPair, lineState, matrixRows, spectrumFor } from "../compare_link.js";
+import { HATCH_ID, CHANCE_HATCH_ID, HeatmapOverlay, cellAt, cellBox, cellTitle, ensureHatches, overlayState, plotArea } from "../lib/heatmap_view.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -20,37 +18,17 @@ class Model extends FakeModel {
   }
 }
 
-/** What bqplot's GridHeatMap draws: g.heatmaprow (translated) > rect.heatmapcell with d3 data. */
-function drawCells(root, colors, cell = 10) {
+/** The heatmap figure's element as bqplot leaves it: a box of `width` x `height` px. */
+function drawFigure(root, width = 330, height = 260) {
   root.querySelector(".cnnlens-heatmap")?.remove();
   const fig = document.createElement("div");
   fig.className = "cnnlens-heatmap";
-  const svg = document.createElementNS(SVG, "svg");
-  const g = document.createElementNS(SVG, "g");
-  colors.forEach((row, i) => {
-    const rg = document.createElementNS(SVG, "g");
-    rg.setAttribute("class", "heatmaprow");
-    rg.setAttribute("transform", `translate(0, ${i * cell})`);
-    row.forEach((color, j) => {
-      const r = document.createElementNS(SVG, "rect");
-      r.setAttribute("class", "heatmapcell");
-      for (const [k, v] of Object.entries({ x: j * cell, y: 0, width: cell, height: cell })) r.setAttribute(k, v);
-      r.style.fill = "rgb(1, 2, 3)";
-      r.__data__ = { rowNum: i, columnNum: j, color };
-      rg.appendChild(r);
-    });
-    g.appendChild(rg);
-  });
-  svg.appendChild(g);
-  fig.appendChild(svg);
+  fig.getBoundingClientRect = () => ({ left: 0, top: 0, x: 0, y: 0, width, height, right: width, bottom: height });
   root.appendChild(fig);
-  return Array.from(root.querySelectorAll("rect.heatmapcell"));
+  return fig;
 }
 
-test("modelId and lastPair read references and every form of bqplot's `selected`", () => {
-  assert.equal(modelId("IPY_MODEL_abc"), "abc");
-  assert.equal(modelId("abc"), null);
-  assert.equal(modelId(null), null);
+test("lastPair reads every form of bqplot's `selected`", () => {
   assert.equal(lastPair(null), null);
   assert.equal(lastPair([]), null);
   assert.deepEqual(lastPair([[1, 2]]), [1, 2]);                       // a click
@@ -103,57 +81,82 @@ test("matrixRows picks one metric's slab of the stacked matrices", () => {
   assert.equal(matrixRows(m, ["svcca"], [2, 3], "pwcca"), null);
 });
 
-test("decorateCells: labels and indices on every cell, hatch where undefined, pending fill; idempotent", () => {
+test("plot area and cells from public information: fig_margin, aspect limits, counts", () => {
+  const a = plotArea(330, 260, { top: 20, bottom: 40, left: 50, right: 80 });
+  assert.deepEqual(a, { x: 50, y: 20, width: 200, height: 200 });
+  assert.equal(plotArea(1000, 5, { top: 0, bottom: 0, left: 0, right: 0 }, 0.01, 100).width, 500, "aspect clamped as bqplot does");
+  assert.deepEqual(cellBox(200, 100, 2, 4, 0, 1), { x: 50, y: 0, width: 50, height: 50 });
+  assert.deepEqual(cellBox(200, 100, 2, 4, 0, 1, false), { x: 50, y: 50, width: 50, height: 50 }, "row 0 at the bottom");
+  assert.deepEqual(cellAt(200, 100, 2, 4, 120, 70), [1, 2]);
+  assert.deepEqual(cellAt(200, 100, 2, 4, 120, 70, false), [0, 2]);
+  assert.equal(cellAt(200, 100, 2, 4, 200, 70), null, "outside the plot");
+});
+
+test("overlay: labels, indices, hatches, values, highlights; idempotent; disposed whole", () => {
   const root = document.createElement("div");
-  const cells = drawCells(root, [[0.5, NaN], [NaN, 1]]);
-  const info = { rows: ["a0", "a1"], columns: ["b0", "b1"], metric: "svcca", reasons: { "0,1": "b1 is constant" } };
-  assert.ok(decorateCells(cells, info) > 0);
+  document.body.appendChild(root);
+  const fig = drawFigure(root, 300, 220);
+  const info = { rows: ["a0", "a1"], cols: ["b0", "b1"], values: [[0.5, NaN], [NaN, 0.95]], metric: "svcca",
+    reasons: { "0,1": "b1 is constant" }, notes: {}, faint: { "1,1": "not above chance" }, names: ["A", "B"],
+    highlight: { row: 1, column: -1 }, scale: { min: 0, max: 1, scheme: "viridis" },
+    margin: { top: 10, bottom: 10, left: 50, right: 50 }, rowsDown: true };
+  const ov = new HeatmapOverlay(fig, () => info, { selected: () => null, select: () => {} });
+  const cells = Array.from(fig.querySelectorAll("svg.cnnlens-heatmap-overlay rect.cnnlens-cell"));
+  assert.equal(cells.length, 4);
   assert.equal(cells[0].getAttribute("aria-label"), "A: a0\nB: b0\nsvcca = 0.500");
   assert.equal(cells[1].getAttribute("aria-label"), "A: a0\nB: b1\nsvcca undefined: b1 is constant");
-  assert.equal(cells[0].querySelector("title"), null, "no slow native tooltip");
   assert.deepEqual([cells[1].getAttribute("data-row"), cells[1].getAttribute("data-col")], ["0", "1"]);
   assert.equal(cells[1].getAttribute("data-state"), "undefined");
-  assert.match(cells[1].style.fill, new RegExp(HATCH_ID));
+  assert.equal(cells[1].getAttribute("fill"), `url(#${HATCH_ID})`);
   assert.equal(cells[2].getAttribute("data-state"), "pending");
-  assert.ok(cells[2].style.fill.replace(/\s/g, "") === PENDING_FILL || cells[2].style.fill.includes("232"));
-  assert.equal(cells[0].style.fill, "rgb(1, 2, 3)");                  // a value keeps bqplot's colour
-  assert.equal(decorateCells(cells, info), 0, "second pass writes nothing (no observer loop)");
-  cells[1].style.fill = "rgb(0, 0, 0)";                                  // bqplot restyles on click
-  assert.equal(decorateCells(cells, info), 1);
-  assert.match(cells[1].style.fill, new RegExp(HATCH_ID));
+  assert.equal(cells[2].getAttribute("fill"), "none", "pending: bqplot's null_color shows");
+  assert.equal(cells[3].getAttribute("data-chance"), "below");
+  assert.equal(cells[3].getAttribute("fill"), `url(#${CHANCE_HATCH_ID})`);
+  assert.deepEqual(["x", "y", "width", "height"].map((k) => cells[3].getAttribute(k)), ["100.00", "100.00", "100.00", "100.00"]);
+  const texts = Array.from(fig.querySelectorAll("text.cnnlens-cell-value"));
+  assert.deepEqual(texts.map((t) => t.textContent), ["0.50", "", "", "0.95"]);
+  assert.equal(texts[3].getAttribute("fill"), "#000", "dark text on viridis' yellow");
+  assert.equal(texts[0].getAttribute("fill"), "#fff", "light text on viridis' teal");
+  const svg = fig.querySelector("svg.cnnlens-heatmap-overlay");
+  assert.deepEqual([svg.style.left, svg.style.top, svg.style.width], ["50px", "10px", "200px"]);
+  const row = fig.querySelector("rect.cnnlens-hl-row");
+  assert.deepEqual([row.getAttribute("visibility"), row.getAttribute("y"), row.getAttribute("width")], ["visible", "100.00", "200.00"]);
+  assert.equal(fig.querySelector("rect.cnnlens-hl-column").getAttribute("visibility"), "hidden");
+  const html = fig.innerHTML;
+  ov.draw();
+  assert.equal(fig.innerHTML, html, "a second pass changes nothing");
+  info.values = Array.from({ length: 13 }, () => [0.1, 0.2]);  // too many rows: no values printed
+  info.rows = Array.from({ length: 13 }, (_, i) => `r${i}`);
+  ov.draw();
+  assert.equal(fig.querySelectorAll("text.cnnlens-cell-value").length, 0);
+  assert.equal(fig.querySelectorAll("rect.cnnlens-cell").length, 26);
+  ov.dispose();
+  assert.equal(fig.querySelector("svg.cnnlens-heatmap-overlay"), null);
+  assert.equal(fig.querySelector(".cnnlens-heatmap-tip"), null);
+  root.remove();
 });
 
-test("highlightBox / drawHighlights outline a row and a column", () => {
-  const root = document.createElement("div");
-  const cells = drawCells(root, [[1, 1, 1], [1, 1, 1]]);
-  assert.deepEqual(highlightBox(cells, "row", 1), { x: 0, y: 10, width: 30, height: 10 });
-  assert.deepEqual(highlightBox(cells, "column", 2), { x: 20, y: 0, width: 10, height: 20 });
-  assert.equal(highlightBox(cells, "row", 5), null);
-  drawHighlights(cells, 1, 2);
-  const row = root.querySelector("rect.cnnlens-hl-row");
-  assert.equal(row.getAttribute("y"), "10");
-  assert.equal(root.querySelector("rect.cnnlens-hl-column").getAttribute("x"), "20");
-  drawHighlights(cells, -1, 2);
-  assert.equal(root.querySelector("rect.cnnlens-hl-row"), null);
-  assert.equal(root.querySelectorAll("rect.cnnlens-hl-column").length, 1);
-});
-
-test("ensureHatch adds one pattern per document", () => {
-  ensureHatch(document);
-  ensureHatch(document);
+test("ensureHatches adds one pair of patterns per document", () => {
+  ensureHatches(document);
+  ensureHatches(document);
   assert.equal(document.querySelectorAll(`#${HATCH_ID}`).length, 1);
+  assert.equal(document.querySelectorAll(`#${CHANCE_HATCH_ID}`).length, 1);
 });
 
 /** A compare root with the link, heatmap cells and a spectrum wrapper, plus fake models. */
 async function setup({ live = false, precomputed = true } = {}) {
   const rows = ["conv1", "fc"], cols = ["c1", "c2", "out"];
-  const hm = new Model({ row: rows, column: cols, selected: null, metric: "svcca", reasons: { "1,2": "why" } });
+  const colorScale = new Model({ min: 0, max: 1, scheme: "viridis" }), rowScale = new Model({ reverse: true });
+  const hm = new Model({ row: rows, column: cols, selected: null, metric: "svcca", reasons: { "1,2": "why" },
+    color: [[0.1, 0.2, 0.3], [0.4, 0.5, NaN]], scales: { row: rowScale, color: colorScale } });
   const ga = new Model({ layer: "conv1" }), gb = new Model({ layer: "c1" });
   const curve = new Model({ x: null, y: null }), baseline = new Model({ x: null, y: null });
   const spec = new Model({ title: "", pair: [] }), picker = new Model({ index: 0 });
-  if (live) for (const m of [hm, ga, gb, curve, baseline, spec]) { m.comm = {}; m.comm_live = true; }
-  const hmFig = new Model({ title: "svcca" });
+  const hmFig = new Model({ title: "svcca", fig_margin: { top: 20, bottom: 40, left: 50, right: 80 } });
   const models = { hm, ga, gb, curve, baseline, spec, picker, hmFig };
+  // a manager with a kernel (JupyterLab) or without one (an exported page)
+  const wm = { ...manager(models), ...(live ? { kernel: {} } : {}) };
+  for (const m of Object.values(models)) m.widget_manager = wm;
   const [la, lb, k] = [2, 3, 3];
   const spectra = new Float32Array(la * lb * k).fill(NaN);
   spectra.set([0.9, 0.4], (0 * lb + 2) * k);
@@ -161,11 +164,11 @@ async function setup({ live = false, precomputed = true } = {}) {
   const link = new Model({
     heatmap: "IPY_MODEL_hm", grid_a: "IPY_MODEL_ga", grid_b: "IPY_MODEL_gb", curve: "IPY_MODEL_curve",
     baseline: "IPY_MODEL_baseline", spectrum: "IPY_MODEL_spec", picker: "IPY_MODEL_picker", heatmap_figure: "IPY_MODEL_hmFig",
-    metric: "svcca", metrics: ["svcca", "pwcca", "linear_cka"], spectra: precomputed ? new DataView(spectra.buffer) : null, baselines: null,
+    metrics: ["svcca", "pwcca", "linear_cka"], spectra: precomputed ? new DataView(spectra.buffer) : null, baselines: null,
     spectra_shape: precomputed ? [la, lb, k] : [], matrices: new DataView(mats.buffer),
     matrix_metrics: ["svcca", "linear_cka"], matrix_reasons: { linear_cka: { "1,2": "cka why" } },
     progress_done: 0, progress_total: 6, stage: "pairs", status: "running", complete: false, error: "",
-  }, manager(models));
+  }, wm);
   const root = document.createElement("div");
   root.className = "cnnlens-compare";
   document.body.appendChild(root);
@@ -174,9 +177,10 @@ async function setup({ live = false, precomputed = true } = {}) {
   const specEl = document.createElement("div");
   specEl.className = "cnnlens-spectrum";
   root.appendChild(specEl);
-  const cells = drawCells(root, [[0.1, 0.2, 0.3], [0.4, 0.5, NaN]]);
+  const fig = drawFigure(root);
   const cleanup = await widget.render({ model: link, el });
-  return { ...models, link, root, el, specEl, cells, cleanup };
+  const cells = () => Array.from(fig.querySelectorAll("rect.cnnlens-cell"));
+  return { ...models, link, root, el, specEl, fig, cells, cleanup };
 }
 
 test("render: heatmap click -> both grids' layer, spectrum from precomputed data, data-* attributes", async () => {
@@ -195,9 +199,9 @@ test("render: heatmap click -> both grids' layer, spectrum from precomputed data
   assert.equal(t.spec.get("title"), "A conv1 × B out");
   assert.equal(t.el.getAttribute("data-highlight-col"), "2");
   await sleep(0);
-  assert.equal(t.root.querySelector("rect.cnnlens-hl-column").getAttribute("x"), "20");
-  assert.equal(t.cells[5].getAttribute("data-state"), "undefined");
-  assert.match(t.cells[5].getAttribute("aria-label"), /svcca undefined: why/);
+  assert.equal(t.root.querySelector("rect.cnnlens-hl-column").getAttribute("x"), "133.33");
+  assert.equal(t.cells()[5].getAttribute("data-state"), "undefined");
+  assert.match(t.cells()[5].getAttribute("aria-label"), /svcca undefined: why/);
   assert.equal(t.el.getAttribute("data-progress"), "0/6");
   assert.equal(t.el.getAttribute("data-rendered"), "0");
   t.link.set({ progress_done: 6, status: "done", complete: true });
@@ -215,9 +219,12 @@ test("render: live kernel -> grids are saved, heatmap colours are left to Python
   assert.equal(t.ga.get("layer"), "fc");
   assert.deepEqual(t.ga.saved, [{ layer: "fc" }]);
   assert.equal(t.gb.saved.length, 0, "unchanged layer is not re-sent");
+  const before = t.hm.get("color");
   t.picker.set("index", 2);
+  assert.equal(t.hm.get("color"), before, "live: the kernel repaints the matrix");
+  assert.equal(t.el.getAttribute("data-metric"), "svcca", "the metric is the heatmap's");
+  t.hm.remote({ metric: "linear_cka" });                              // the kernel's repaint
   assert.equal(t.el.getAttribute("data-metric"), "linear_cka");
-  assert.equal(t.hm.get("color"), undefined, "live: the kernel repaints the matrix");
   t.cleanup();
   t.root.remove();
 });
@@ -242,7 +249,7 @@ test("render: pane layer -> row/column highlight; errors in place; cleanup remov
   assert.equal(t.el.getAttribute("data-highlight-row"), "1");
   assert.equal(t.el.getAttribute("data-highlight-col"), "1");
   await sleep(0);
-  assert.equal(t.root.querySelector("rect.cnnlens-hl-row").getAttribute("y"), "10");
+  assert.equal(t.root.querySelector("rect.cnnlens-hl-row").getAttribute("y"), "100.00");
   t.hm.set("selected", [[1, 1]]);
   await sleep(0);
   assert.equal(t.curve.get("y"), null, "nothing precomputed: the kernel draws the spectrum");
@@ -259,6 +266,7 @@ test("render: pane layer -> row/column highlight; errors in place; cleanup remov
   assert.ok(before.every((n) => n > 0));
   t.cleanup();
   assert.deepEqual([t.hm, t.ga, t.gb, t.picker, t.link].map((m) => m.listenerCount()), [0, 0, 0, 0, 0]);
+  assert.equal(t.fig.querySelector("svg.cnnlens-heatmap-overlay"), null, "the overlay goes with the view");
   t.root.remove();
 });
 

@@ -8,7 +8,7 @@ import { remapTables } from "../lib/colormap.js";
 import { binValues, drawDistribution, xOf } from "../lib/distribution.js";
 import { filterBar, filterZoom, maxAbs } from "../lib/filters.js";
 import { frameCoverage } from "../lib/frames.js";
-import { luminance, moveSelection, paintValues, shorten } from "../lib/heatmap_view.js";
+import { luminance, moveSelection, shorten, valueLuminance } from "../lib/heatmap_view.js";
 import { gridScale, keepsNeuron } from "../activation_grid.js";
 import { FakeModel as Model } from "./helpers.js";
 
@@ -88,36 +88,13 @@ test("heatmap extras: names cut, arrows clamp, text colour reads on the cell", (
   assert.equal(luminance("url(#hatch)"), null);
 });
 
-test("paintValues: printed for small matrices, idempotent, removed for big ones", () => {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  const g = document.createElementNS(ns, "g");
-  svg.append(g);
-  const cells = [];
-  for (let i = 0; i < 2; i++) {
-    const row = document.createElementNS(ns, "g");
-    row.setAttribute("transform", `translate(0, ${i * 20})`);
-    g.append(row);
-    for (let j = 0; j < 2; j++) {
-      const r = document.createElementNS(ns, "rect");
-      Object.entries({ x: j * 20, y: 0, width: 20, height: 20 }).forEach(([k, v]) => r.setAttribute(k, String(v)));
-      r.__data__ = { rowNum: i, columnNum: j, color: i + j / 10 };
-      row.append(r);
-      cells.push(r);
-    }
-  }
-  const fill = () => "rgb(253, 231, 37)";
-  assert.ok(paintValues(cells, 2, 2, fill) > 0);
-  const texts = Array.from(g.querySelectorAll("text.cnnlens-cell-value"));
-  assert.deepEqual(texts.map((t) => t.textContent), ["0.00", "0.10", "1.00", "1.10"]);
-  assert.equal(texts[3].getAttribute("y"), "30.0");
-  assert.equal(texts[0].getAttribute("fill"), "#000", "dark text on a light cell");
-  assert.equal(paintValues(cells, 2, 2, fill), 0, "second pass writes nothing");
-  cells[0].style.opacity = "0.25";  // dimmed (below chance) over a dark page: light text
-  paintValues(cells, 2, 2, fill, 0.01);
-  assert.equal(g.querySelector('text[data-cell="0,0"]').getAttribute("fill"), "#fff");
-  assert.equal(paintValues(cells, 13, 2, fill), 1);
-  assert.equal(g.querySelectorAll("text.cnnlens-cell-value").length, 0);
+test("valueLuminance: the text colour follows bqplot's scheme and range", () => {
+  const viridis = { min: 0, max: 1, scheme: "viridis" };
+  assert.ok(valueLuminance(1, viridis) > 0.35 && valueLuminance(0, viridis) < 0.35);
+  const rdbu = { min: -0.5, max: 0.5, scheme: "RdBu" };
+  assert.ok(valueLuminance(0, rdbu) > 0.35, "the middle of RdBu is light");
+  assert.ok(valueLuminance(-0.5, rdbu) < 0.35 && valueLuminance(0.5, rdbu) < 0.35);
+  assert.equal(valueLuminance(NaN, viridis), null);
 });
 
 test("the neuron across layers, and what a static page holds", () => {
