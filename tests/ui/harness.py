@@ -35,9 +35,6 @@ CHROMIUM_ARGS = [
     "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1;localhost",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
-# Voila's lab template hard-codes Font Awesome CSS from jsDelivr (voila templates/lab/index.html.j2).
-# The dead proxy refuses it at once; any other non-loopback request fails the test.
-VOILA_KNOWN_EXTERNAL = ("cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free",)
 
 KERNEL_STARTUP = r'''
 # cnnlens ui tests: mirror kernel tracebacks into the event log (comm handler errors included)
@@ -148,7 +145,9 @@ class JupyterServer:
             return ["voila", str(self.root), f"--port={self.port}", "--no-browser",
                     "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
                     f"--Voila.token={self.token}",
-                    '--VoilaConfiguration.extension_denylist=["@jupyter-notebook/lab-extension"]']
+                    # what the README tells teachers to run: Voila's lab template minus its
+                    # CDN links (share/jupyter/voila/templates/cnnlens)
+                    "--template=cnnlens"]
         return ["jupyter", "lab", f"--port={self.port}", "--no-browser", "--allow-root",
                 "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
                 f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
