@@ -367,13 +367,8 @@ class Compare(W.VBox):
         self.matrix_job.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the pass ends. True: matrix complete; False: cancelled or timed out.
-
-        Raises
-        ------
-        RuntimeError
-            The pass failed (the cause is chained); the widget shows it too.
-        """
+        """Block until the pass ends: True when the matrix is complete, False when cancelled
+        or timed out; a failed pass raises RuntimeError (:meth:`MatrixJob.wait`)."""
         return self.matrix_job.wait(timeout)
 
     def show_result(self, result) -> None:
