@@ -5,6 +5,9 @@ import pytest
 
 from cnnlens.widgets.worker import Worker
 
+# a crash of on_error ends the thread with an exception (reported after its test ends)
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+
 
 def test_a_waiting_request_is_replaced_and_the_running_one_goes_stale():
     started, gate, ran, stale = threading.Event(), threading.Event(), [], []
@@ -26,7 +29,6 @@ def test_a_waiting_request_is_replaced_and_the_running_one_goes_stale():
     assert ran == ["first", "third"] and stale == [True, False]
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_errors_go_to_the_callback_and_wait_survives_a_crash_of_it():
     errors = []
     w = Worker(lambda r: 1 / 0, on_error=lambda r, e: errors.append((r, type(e))), name="test")
