@@ -266,7 +266,10 @@ async function render({ model, el }) {
 
   // the gap chart's element carries data-points / data-selected once the Compare is there
   watchHeatmap(el, L, () => {}, (r) => {
-    if (r !== compare) { compare = r; schedule(); if (hm) onSelected(); }
+    // the gap chart may come after the Compare: look again whenever it grows
+    compare = r;
+    if (hm) onSelected();
+    schedule();
   });
   show();
   if (hm) onSelected();

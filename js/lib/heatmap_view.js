@@ -132,20 +132,27 @@ export function ensureHatches(doc = document) {
   doc.body.appendChild(svg);
 }
 
-/** Parts of the overlay set by js/trust_link.js (cells not above chance), per heatmap model. */
-const shared = new WeakMap();
+/** Parts of the overlay set by js/trust_link.js (cells not above chance), per heatmap model.
+ * Kept under a registered symbol on the model object: compare_link.js and trust_link.js are
+ * separate bundles, each with its own copy of this module, and both must find the same state. */
+const SHARED = Symbol.for("cnnlens.heatmap-overlay");
 
 /** The state one heatmap model's overlays share: {faint: {"i,j": reason}}, with change listeners. */
 export function overlayState(hm) {
-  if (!shared.has(hm)) {
+  if (!hm[SHARED]) {
     const listeners = new Set();
-    shared.set(hm, {
+    Object.defineProperty(hm, SHARED, { enumerable: false, value: {
       faint: {},
-      set(faint) { this.faint = faint || {}; for (const fn of [...listeners]) fn(); },
+      set(faint) {
+        faint = faint || {};
+        if (JSON.stringify(faint) === JSON.stringify(this.faint)) return;  // nothing to redraw
+        this.faint = faint;
+        for (const fn of [...listeners]) fn();
+      },
       on(fn) { listeners.add(fn); return () => listeners.delete(fn); },
-    });
+    } });
   }
-  return shared.get(hm);
+  return hm[SHARED];
 }
 
 function svgEl(doc, tag, attrs) {

@@ -40,12 +40,14 @@ def open_compare(page, path):
     page.locator(".cnnlens-grid[data-rendered='1']").first.wait_for()
 
 
-def cell_index(page, a, b):
-    """DOM index of the heatmap cell (row a, column b), found by its data, not its order."""
-    return page.evaluate("""([a, b]) => Array.from(document.querySelectorAll(
-        '.cnnlens-heatmap rect.heatmapcell')).findIndex(
-        c => c.getAttribute('data-row') === String(a) && c.getAttribute('data-col') === String(b))""",
-                         [a, b])
+def heatmap_cell(page, a, b):
+    """The heatmap cell (row a, column b) in cnnlens's overlay, found by its data, not its order.
+
+    The overlay lets the pointer through: click and hover it with ``force=True`` and bqplot's
+    cell under it gets the events (bqplot must have drawn its cells first).
+    """
+    page.locator(".cnnlens-heatmap rect.heatmapcell").first.wait_for()
+    return page.locator(f".cnnlens-heatmap rect.cnnlens-cell{attr('data-row', a)}{attr('data-col', b)}")
 
 
 def scroll_y(page):
@@ -60,10 +62,10 @@ def test_no_click_scrolls_the_exported_page(laptop, compare_page_path):
     # the page at its top, a cell that moves both panes (pane B's tree is below the fold):
     # the page used to jump to the selected tree rows (0 -> 408 px)
     assert cmp.lens_b.layer != cols[-1]
-    cell = page.locator(".cnnlens-heatmap rect.heatmapcell").nth(cell_index(page, len(rows) - 1, len(cols) - 1))
+    cell = heatmap_cell(page, len(rows) - 1, len(cols) - 1)
     before = scroll_y(page)
     assert before == 0, "the page scrolled itself while loading"
-    cell.click()
+    cell.click(force=True)
     page.locator(f".cnnlens-spectrum[data-pair='{len(rows) - 1},{len(cols) - 1}']").wait_for()
     pane_a = full_lens(page, 0)
     pane_a.locator(f".cnnlens-grid{attr('data-layer', rows[-1])}[data-rendered='1']").wait_for()
@@ -212,17 +214,24 @@ def test_heatmap_reads_names_values_hover_and_keys(laptop, compare_page_path):
     # a 3 x 3 matrix prints its values
     values = fig.locator("text.cnnlens-cell-value").evaluate_all("ts => ts.map(t => t.textContent)")
     assert sorted(values) == sorted(f"{v:.2f}" for v in cmp.matrix.ravel())
+    # cnnlens's overlay lies exactly over bqplot's cells
+    over = [c.bounding_box() for c in fig.locator("rect.cnnlens-cell").all()]
+    assert len(over) == len(cbox)
+    for k, v in (("x", min(b["x"] for b in over)), ("y", min(b["y"] for b in over)),
+                 ("width", max(b["x"] + b["width"] for b in over) - min(b["x"] for b in over)),
+                 ("height", max(b["y"] + b["height"] for b in over) - min(b["y"] for b in over))):
+        assert abs(v - grid_box[k]) <= 1.5, (k, v, grid_box)
     # hover: a tip with both layers and the value at once, the cell outlined
     i, j = 1, 2
-    cell = cells.nth(cell_index(page, i, j))
-    cell.hover()
+    cell = heatmap_cell(page, i, j)
+    cell.hover(force=True)
     tip = fig.locator(".cnnlens-heatmap-tip")
     tip.wait_for(timeout=300)
     assert tip.inner_text() == cmp.heatmap.tooltip_text(i, j)
     assert fig.get_attribute("data-hover-cell") == f"{i},{j}"
     assert fig.locator("rect.cnnlens-hover-cell").get_attribute("visibility") == "visible"
     # keyboard: arrows move the selected cell, and the panes and spectrum follow
-    cell.click()
+    cell.click(force=True)
     page.locator(f".cnnlens-spectrum[data-pair='{i},{j}']").wait_for()
     fig.press("ArrowLeft")
     page.locator(f".cnnlens-spectrum[data-pair='{i},{j - 1}']").wait_for()
@@ -254,7 +263,7 @@ def test_spectrum_says_what_it_shows_with_legend_outside(laptop, compare_page_pa
     assert not [g for g in spectrum.locator(".legend").all() if g.is_visible()]
     # a cell: the title names the pair and what is drawn; the note says why under CKA
     i, j = 0, 0  # the same architecture's first conv: correlations near 1, baseline too
-    page.locator(".cnnlens-heatmap rect.heatmapcell").nth(cell_index(page, i, j)).click()
+    heatmap_cell(page, i, j).click(force=True)
     spectrum.and_(page.locator(f"[data-pair='{i},{j}']")).wait_for()
     a, b = cmp.heatmap.layers_a[i], cmp.heatmap.layers_b[j]
     assert f"real {a} × synthetic {b}" in texts() and "SVCCA canonical correlation" in texts()
@@ -313,7 +322,7 @@ def test_compare_fits_one_laptop_screen_and_degrades_narrow(laptop, compare_page
     cmp, path = compare_page_path
     page = laptop
     open_compare(page, path)
-    page.locator(".cnnlens-heatmap rect.heatmapcell").nth(cell_index(page, 1, 1)).click()
+    heatmap_cell(page, 1, 1).click(force=True)
     page.locator(".cnnlens-spectrum[data-pair='1,1']").wait_for()
     panes = page.locator(".cnnlens-compare .cnnlens-lens")
     for k in (0, 1):

@@ -68,7 +68,7 @@ def test_gap_chart_point_selects_the_cell_and_both_panes_follow(page, reference_
     assert link.get_attribute("data-highlight-row") == str(k)
     assert page.evaluate("() => [scrollX, scrollY]") == scroll  # no click scrolls the page
     # and back: a heatmap click moves the chart's selection
-    page.locator(f".cnnlens-heatmap rect.heatmapcell{attr('data-row', 0)}{attr('data-col', 0)}").click()
+    page.locator(f".cnnlens-heatmap rect.cnnlens-cell{attr('data-row', 0)}{attr('data-col', 0)}").click(force=True)
     page.locator(f".cnnlens-gap-chart{attr('data-selected', 0)}").wait_for()
     screenshot(page, "offline-reference-chart", show=chart)
 
@@ -87,7 +87,7 @@ def test_difference_mode_recolours_the_heatmap_and_back(page, reference_export):
                            "'.cnnlens-heatmap rect.heatmapcell'), c => getComputedStyle(c).fill);"
                            " return f.join() !== b.join(); }", arg=before)
     # a cell's tooltip gives both scores and the error
-    cell = page.locator(f".cnnlens-heatmap rect.heatmapcell{attr('data-row', 0)}{attr('data-col', 0)}")
+    cell = page.locator(f".cnnlens-heatmap rect.cnnlens-cell{attr('data-row', 0)}{attr('data-col', 0)}")
     tip = cell.get_attribute("aria-label")
     assert "synthetic" in tip and "seed1" in tip and "±" in tip, tip
     assert "linear CKA: synthetic − seed1 = " in tip, tip  # the value shown is the difference
@@ -114,7 +114,10 @@ def test_warnings_and_chance_dimming_show(page, reference_export):
         assert items.first.inner_text() == warnings[0]
     faint = cmp.trust.link.per_metric["linear_cka"]["faint"]
     page.locator(f".cnnlens-trust{attr('data-faint', len(faint))}").wait_for()
-    assert page.locator(".cnnlens-heatmap rect.heatmapcell[data-chance='below']").count() == len(faint)
+    hatched = page.locator(".cnnlens-heatmap rect.cnnlens-cell[data-chance='below']")
+    assert hatched.count() == len(faint)
+    assert sorted(f"{c.get_attribute('data-row')},{c.get_attribute('data-col')}" for c in hatched.all()) == \
+        sorted(faint)
 
 
 @pytest.fixture(scope="module")
