@@ -255,7 +255,10 @@ class SimilarityHeatmap(GridHeatMap):
                       tick_format=".2~f", tick_style={"font-size": "10px"},
                       label=self.metric_name, label_location="middle", label_offset="44px"),
         ]
-        kwargs.setdefault("fig_margin", {"top": 36, "bottom": bottom, "right": 86, "left": left})
+        # bqplot's vertical colour bar ignores label_offset: it centres its label on x = the
+        # plot's right edge + right / 2 - 10 px, so `right` keeps "debiased CKA" (~82 px)
+        # clear of the last column; its ticks end ~right - 30 px
+        kwargs.setdefault("fig_margin", {"top": 36, "bottom": bottom, "right": 120, "left": left})
         kwargs.setdefault("layout", {"width": "460px", "height": "420px"})
         kwargs.setdefault("title", self.title())
         kwargs.setdefault("display_toolbar", False)
