@@ -106,6 +106,15 @@ def test_a_tiny_budget_drops_the_maps_group_with_a_reason():
         res.canonical_maps(0, 0)
 
 
+def test_maps_too_costly_per_image_are_dropped_whatever_the_budget(monkeypatch):
+    from cnnlens.similarity import positions
+
+    monkeypatch.setattr(positions, "MAX_FLOPS_PER_IMAGE", 1e3)
+    res = similarity_matrix(tiny_cnn(0), tiny_cnn(1), _images()[:40], metrics=("svcca",),
+                            maps=True)
+    assert "flops per image" in res.plan.rows[-1].why and maps_source(res) is None
+
+
 def test_saved_results_skip_the_statistics(pair, tmp_path):
     *_, res = pair
     res.save(tmp_path / "run.npz")

@@ -26,7 +26,13 @@ from .conv import reduce_conv
 from .joint import Joint
 from .stats import Pair
 
-__all__ = ["PositionStats", "has_maps", "maps_result", "maps_source", "plan_positions"]
+__all__ = ["MAX_FLOPS_PER_IMAGE", "PositionStats", "has_maps", "maps_result", "maps_source",
+           "plan_positions"]
+
+#: the group is dropped above this many float64 flops per image (its GEMMs: ~2 x rows x
+#: (sum d^2 + D_a D_b) per grid), whatever the budget: the demo's 5 x 5 layers cost ~2e6, a
+#: ResNet-50's 53 x 53 conv layers ~1e11 (hours on a CPU for a few thousand images)
+MAX_FLOPS_PER_IMAGE = 1e9
 
 
 @dataclass(eq=False)
@@ -102,6 +108,15 @@ class PositionStats:
             total += 16 * batch_size * self.rows_per_image(g) * (da + db)
         if self.keep_means:
             total += 8 * self.n_images * sum(self.channels.values())
+        return total
+
+    def flops_per_image(self) -> float:
+        """float64 flops of the moments' updates per image (one GEMM per grid and batch)."""
+        total = 0.0
+        for g in self.grids.values():
+            da = sum(g.dims["a", k] for k in g.a)
+            db = sum(g.dims["b", k] for k in g.b)
+            total += 2.0 * self.rows_per_image(g) * (sum(d * d for d in g.dims.values()) + da * db)
         return total
 
     # -- accumulation ------------------------------------------------------------------
@@ -189,10 +204,17 @@ def plan_positions(names_a, names_b, acts: dict[str, dict], n_images, batch_size
     layers = len({key for key in stats.channels})
     means = ("" if stats.keep_means else
              "; no per-image means (unknown number of images): no top images")
+    flops = stats.flops_per_image()
+    why = ""
     if need > left:
         why = (f"canonical maps dropped: their position statistics need {mib(need)}, the "
                f"metrics leave {mib(max(left, 0))} of the {mib(budget)} budget; maps take "
                "one extra pass per pair instead (raise memory=, or select fewer layers)")
+    elif flops > MAX_FLOPS_PER_IMAGE:
+        why = (f"canonical maps dropped: their position statistics would cost {flops:.2g} "
+               f"flops per image (more than MAX_FLOPS_PER_IMAGE={MAX_FLOPS_PER_IMAGE:.0e}); "
+               "maps take one extra pass per pair instead (or select fewer layers)")
+    if why:
         return None, PlanRow("positions", 0, layers, "none", ("maps",), 0, False, why)
     grids = ", ".join(f"{g.size[0]}x{g.size[1]}" if g.size else "per image"
                       for g in stats.grids.values())
