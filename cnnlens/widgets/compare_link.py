@@ -38,7 +38,8 @@ class CompareLink(anywidget.AnyWidget):
     DOM (for tests and export): the element has class ``cnnlens-compare-link`` and
     ``data-pair="i,j"``, ``data-metric`` (the heatmap's), ``data-progress="done/total"``,
     ``data-status``, ``data-highlight-row``/``data-highlight-col`` and
-    ``data-rendered="1"`` once the matrix is complete and every cell is drawn.
+    ``data-rendered="1"`` once the matrix is complete and the overlay below has every
+    cell (bqplot draws its own cells on its own time, after the figure is attached).
     The heatmap figure gets an overlay of cnnlens's own (``svg.cnnlens-heatmap-overlay``,
     js/lib/heatmap_view.js; bqplot's cells are left alone): one ``rect.cnnlens-cell`` per
     cell with ``data-row``, ``data-col``, its tooltip text as ``aria-label`` and

@@ -33,7 +33,9 @@ def map_pixels(page):
 
 def click_cell(page, i, j):
     page.locator(".cnnlens-compare-link[data-rendered='1']").wait_for()
-    page.locator(f".cnnlens-heatmap rect.heatmapcell{attr('data-row', i)}{attr('data-col', j)}").click()
+    page.locator(".cnnlens-heatmap rect.heatmapcell").first.wait_for()
+    # the cell by its indices in cnnlens's overlay; the click goes through to bqplot's cell
+    page.locator(f".cnnlens-heatmap rect.cnnlens-cell{attr('data-row', i)}{attr('data-col', j)}").click(force=True)
 
 
 def pick_image(page, k):

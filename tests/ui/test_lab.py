@@ -91,14 +91,13 @@ def test_heatmap_click_switches_both_panes_and_spectrum(lab_compare):
                 if rows[i] != cur_a and cols[j] != cur_b and [i, j] != pair)
     page.locator(".cnnlens-compare-link[data-rendered='1']").wait_for()
     before = spectrum_paths(page)
-    # find the cell by its indices (data-row/col), not by DOM order (the row scale is reversed)
-    index = page.evaluate("""([a, b]) => Array.from(document.querySelectorAll(
-            '.cnnlens-heatmap rect.heatmapcell')).findIndex(
-            c => c.getAttribute('data-row') === String(a) && c.getAttribute('data-col') === String(b))""",
-                          [i, j])
-    assert index >= 0, "no heatmap cell has the expected indices"
+    # find the cell by its indices (data-row/col of cnnlens's overlay), not by DOM order (the
+    # row scale is reversed); the overlay lets the click through to bqplot's cell under it
+    page.locator(".cnnlens-heatmap rect.heatmapcell").first.wait_for()
+    cell = page.locator(f".cnnlens-heatmap rect.cnnlens-cell{attr('data-row', i)}{attr('data-col', j)}")
+    assert cell.count() == 1, "no heatmap cell has the expected indices"
     since = nb.log.mark()
-    page.locator(".cnnlens-heatmap rect.heatmapcell").nth(index).click()
+    cell.click(force=True)
     nb.log.wait(lambda e: e["src"] == "heatmap" and e["pair"] == [i, j], since=since)
     painted(pane(page, "a"), rows[i])
     painted(pane(page, "b"), cols[j])

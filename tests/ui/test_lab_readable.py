@@ -49,12 +49,12 @@ def lens(page, side):
 
 
 def cell(page, a, b):
-    index = page.evaluate("""([a, b]) => Array.from(document.querySelectorAll(
-            '.cnnlens-heatmap rect.heatmapcell')).findIndex(
-            c => c.getAttribute('data-row') === String(a) && c.getAttribute('data-col') === String(b))""",
-                          [a, b])
-    assert index >= 0, f"no heatmap cell ({a}, {b})"
-    return page.locator(".cnnlens-heatmap rect.heatmapcell").nth(index)
+    """Heatmap cell (a, b) in cnnlens's overlay, found by its data; the overlay lets the
+    pointer through: click it with ``force=True`` and bqplot's cell under it gets the click."""
+    page.locator(".cnnlens-heatmap rect.heatmapcell").first.wait_for()
+    found = page.locator(f".cnnlens-heatmap rect.cnnlens-cell{attr('data-row', a)}{attr('data-col', b)}")
+    assert found.count() == 1, f"no heatmap cell ({a}, {b})"
+    return found
 
 
 def assert_still(page, before, what):
@@ -76,7 +76,7 @@ def test_no_click_scrolls_the_notebook(lab_laptop):
     scroll_to(page, heatmap, offset=10)
     before = scroll_top(page)
     since = nb.log.mark()
-    cell(page, i, j).click()
+    cell(page, i, j).click(force=True)
     nb.log.wait(lambda e: e["src"] == "heatmap" and e["pair"] == [i, j], since=since)
     lens(page, "b").locator(f".cnnlens-grid{attr('data-layer', cols[j])}[data-rendered='1']").wait_for()
     assert_still(page, before, "a heatmap cell click")
@@ -136,9 +136,14 @@ CELL_VALUES = r"""() => {
   for (let n = document.querySelector('.cnnlens-heatmap'); n; n = n.parentElement) {
     const bg = getComputedStyle(n).backgroundColor; const m = bg.match(/[\d.]+/g) || [];
     if (m.length === 3 || (m.length === 4 && +m[3] > 0.5)) { page = rgb(bg); break; } }
-  return Array.from(document.querySelectorAll('.cnnlens-heatmap rect.heatmapcell')).map((c) => {
-    const t = document.querySelector(`text.cnnlens-cell-value[data-cell="${c.dataset.row},${c.dataset.col}"]`);
-    if (!t || !t.textContent) return null;
+  // each printed value over the bqplot cell under it (its centre inside the cell's box)
+  const cells = Array.from(document.querySelectorAll('.cnnlens-heatmap rect.heatmapcell'));
+  return Array.from(document.querySelectorAll('.cnnlens-heatmap text.cnnlens-cell-value')).map((t) => {
+    if (!t.textContent) return null;
+    const tb = t.getBoundingClientRect(), x = tb.x + tb.width / 2, y = tb.y + tb.height / 2;
+    const c = cells.find((r) => { const b = r.getBoundingClientRect();
+      return x >= b.left && x < b.right && y >= b.top && y < b.bottom; });
+    if (!c) return {text: t.textContent, ratio: 0};
     const a = Number(getComputedStyle(c).opacity);
     const cell = rgb(getComputedStyle(c).fill).map((v, k) => a * v + (1 - a) * page[k]);
     const [hi, lo] = [lum(rgb(getComputedStyle(t).fill)), lum(cell)].sort((x, y) => y - x);

@@ -76,7 +76,9 @@ def test_compare_page_offline_heatmap_links_panes_and_spectrum(page, compare_exp
     page.locator(".cnnlens-compare-link[data-rendered='1']").wait_for()
     METRICS["compare_small"]["first_paint_s"] = round(first_paint, 3)
     rows, cols = cmp.heatmap.layers_a, cmp.heatmap.layers_b
-    assert page.locator(".cnnlens-heatmap rect.heatmapcell").count() == len(rows) * len(cols)
+    # every cell drawn (bqplot draws them on its own time, after the figure is attached)
+    page.wait_for_function("n => document.querySelectorAll('.cnnlens-heatmap rect.heatmapcell').length === n",
+                           arg=len(rows) * len(cols))
     panes = page.locator(".cnnlens-compare .cnnlens-lens")
     grid_a, grid_b = panes.nth(0).locator(".cnnlens-grid"), panes.nth(1).locator(".cnnlens-grid")
     spectrum = page.locator(".cnnlens-spectrum")
@@ -85,11 +87,8 @@ def test_compare_page_offline_heatmap_links_panes_and_spectrum(page, compare_exp
                   spectrum.get_attribute("data-pair"))
         i, j = next((i, j) for i in reversed(range(len(rows))) for j in range(len(cols))
                     if rows[i] != before[0] and cols[j] != before[1])
-        cell = page.evaluate("""([a, b]) => Array.from(document.querySelectorAll(
-            '.cnnlens-heatmap rect.heatmapcell')).findIndex(
-            c => c.getAttribute('data-row') === String(a) && c.getAttribute('data-col') === String(b))""",
-                             [i, j])
-        page.locator(".cnnlens-heatmap rect.heatmapcell").nth(cell).click()
+        # the cell by its indices in cnnlens's overlay; the click goes through to bqplot's cell
+        page.locator(f".cnnlens-heatmap rect.cnnlens-cell{attr('data-row', i)}{attr('data-col', j)}").click(force=True)
         page.locator(f".cnnlens-spectrum[data-pair='{i},{j}']").wait_for()
         grid_a.and_(page.locator(f"{attr('data-layer', rows[i])}[data-rendered='1']")).wait_for()
         grid_b.and_(page.locator(f"{attr('data-layer', cols[j])}[data-rendered='1']")).wait_for()

@@ -38,7 +38,9 @@ def test_voila_renders_compare_and_tree_click_reaches_kernel(voila, voila_page):
     ready = voila.log.wait(lambda e: e["src"] == "ready", since=since, timeout=120)
     page.locator(".cnnlens-compare-link[data-rendered='1']").wait_for(timeout=60_000)
     rows, cols = ready["layers_a"], ready["layers_b"]
-    assert page.locator(".cnnlens-heatmap rect.heatmapcell").count() == len(rows) * len(cols)
+    # every cell drawn (bqplot draws them on its own time, after the figure is attached)
+    page.wait_for_function("n => document.querySelectorAll('.cnnlens-heatmap rect.heatmapcell').length === n",
+                           arg=len(rows) * len(cols))
     # Font Awesome comes from Voila's own bundle, not from the CDN the lab template links
     icon = page.locator(".cnnlens-compare button i.fa-play").first
     drawn = icon.evaluate("""async (i) => { await document.fonts.ready;
