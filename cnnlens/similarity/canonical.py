@@ -37,7 +37,9 @@ from .stats import Pair
 __all__ = ["CanonicalMaps", "canonical_maps", "maps_from_pair"]
 
 METRICS = ("svcca", "cca", "pwcca")
-_REDUCE = ("positions", "resize", "mean")
+#: the reductions of :data:`~cnnlens.similarity.conv.REDUCTIONS` that keep a map: positions
+#: as datapoints ("mean" only for a fully connected side, which has no positions)
+MAP_REDUCTIONS = ("positions", "resize", "mean")
 
 
 @dataclass(frozen=True, repr=False)
@@ -309,8 +311,8 @@ def canonical_maps(model_a, model_b, data, layer_a, layer_b, image: int = 0, k: 
     >>> res.rho, res.maps_a.shape, res.top_images(0, "b")        # doctest: +SKIP
     """
     _check(metric, k, keep)
-    if reduce is not None and reduce not in _REDUCE:
-        raise ValueError(f"reduce must be None or one of {', '.join(_REDUCE)}; got {reduce!r}")
+    if reduce is not None and reduce not in MAP_REDUCTIONS:
+        raise ValueError(f"reduce must be None or one of {', '.join(MAP_REDUCTIONS)}; got {reduce!r}")
     if isinstance(image, bool) or not isinstance(image, (int, np.integer)) or image < 0:
         raise IndexError(f"image must be an index >= 0 into data; got {image!r}")
     la, lb = one_layer(model_a, layer_a, "a"), one_layer(model_b, layer_b, "b")

@@ -9,26 +9,24 @@ from __future__ import annotations
 from .conv import fourier_cca, prepare_pair
 from .gram import centred_gram
 from .joint import pair_from_data
+from .layer_work import LayerWork
 from .linalg import (
     RTOL,
     Basis,
     Whitener,
     check_keep,
-    feature_basis,
     gram_basis,
     n_keep,
     pwcca_weights,
     svcca_rho,
     svdvals,
     whitened_cross,
-    whitener,
 )
 from .result import Result
 from .stats import Pair
 from .threads import both, small_threads
 
 __all__ = [
-    "CCA_REDUCE",
     "cca",
     "cca_from_pair",
     "check_n_gt_d",
@@ -39,8 +37,6 @@ __all__ = [
     "svcca_from_pair",
 ]
 
-#: default reduction of conv activations for the CCA family
-CCA_REDUCE = "positions"
 _USE_INSTEAD = ("use svcca(x, y, keep=...) or linear_cka(x, y), or reduce the layer "
                 "(e.g. reduce='mean' for conv activations)")
 
@@ -64,11 +60,12 @@ def _forced(n: int, wx: Whitener, wy: Whitener) -> str | None:
 
 
 def _whiteners(p: Pair, rtol: float, wx: Whitener | None, wy: Whitener | None):
-    # the same route as the engine and Moments (which reuse SVCCA's bases): PWCCA's
-    # weights depend on the singular vectors' signs, so both must see the same matrix
-    def one(given, s):
-        return given or whitener(s.S, s.mean, p.n, rtol, basis=lambda: feature_basis(s.S, rtol))
-    return both(lambda a: one(*a), (wx, p.x), (wy, p.y))
+    # the same route as the engine and Moments (LayerWork, which reuses SVCCA's bases):
+    # PWCCA's weights depend on the singular vectors' signs, so all must see one matrix
+    work = LayerWork(rtol)
+    if wx is None and wy is None:
+        return work.pair("whitener", ("x", p.x), ("y", p.y))
+    return wx or work.whitener("x", p.x), wy or work.whitener("y", p.y)
 
 
 def _undefined(metric, n, wx, wy, convention) -> Result:
@@ -170,7 +167,10 @@ def _svcca_from_bases(bx: Basis, by: Basis, keep, n: int, M=None) -> Result:
 
 def svcca_from_pair(p: Pair, keep=0.99, rtol: float = RTOL, bx: Basis | None = None,
                     by: Basis | None = None) -> Result:
-    bx, by = both(lambda a: a[0] or feature_basis(a[1].S, rtol), (bx, p.x), (by, p.y))
+    work = LayerWork(rtol)
+    if bx is None and by is None:
+        bx, by = work.pair("basis", ("x", p.x), ("y", p.y))
+    bx, by = bx or work.basis("x", p.x), by or work.basis("y", p.y)
     return svcca_from_bases(bx, by, keep, p.n, p.M)
 
 
@@ -209,7 +209,7 @@ def cca(x, y, reduce: str | None = None, rtol: float = RTOL) -> Result:
     """
     if reduce == "dft":
         return fourier_cca(x, y, rtol)
-    X, Y = prepare_pair(x, y, reduce, CCA_REDUCE, convert=False)
+    X, Y = prepare_pair(x, y, reduce, "cca", convert=False)
     return cca_from_pair(pair_from_data(X, Y, higher=False), rtol)
 
 
@@ -223,7 +223,7 @@ def pwcca(x, y, side: str = "x", reduce: str | None = None, rtol: float = RTOL) 
     directions). ``.weights`` holds the normalised weights. Other parameters
     and errors as :func:`cca`.
     """
-    X, Y = prepare_pair(x, y, reduce, CCA_REDUCE, convert=False)
+    X, Y = prepare_pair(x, y, reduce, "cca", convert=False)
     return pwcca_from_pair(pair_from_data(X, Y, higher=False), side, rtol)
 
 
@@ -246,7 +246,7 @@ def svcca(x, y, keep=0.99, reduce: str | None = None, rtol: float = RTOL) -> Res
         ``rho`` (min(k_x, k_y) correlations), ``k_x``, ``k_y`` (directions kept).
     """
     check_keep(keep)
-    X, Y = prepare_pair(x, y, reduce, CCA_REDUCE, convert=False)
+    X, Y = prepare_pair(x, y, reduce, "cca", convert=False)
     n = X.shape[0]
     if n < max(X.shape[1], Y.shape[1]):
         bx, by = both(lambda a: gram_basis(centred_gram(a), rtol), X, Y)

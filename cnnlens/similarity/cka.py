@@ -16,15 +16,15 @@ import numpy as np
 import torch
 
 from ._inputs import as_matrix, as_tensor, check_finite, check_pair
-from .conv import prepare_pair, reduce_pair
+from .conv import DEFAULT_REDUCE, prepare_pair, reduce_pair
 from .gram import center, centred_gram, hsic_terms, sq_median, ucenter
 from .joint import pair_from_data
 from .result import Result
 from .stats import Pair
 
 __all__ = [
-    "CKA_REDUCE",
     "convention",
+    "from_kernels",
     "linear_cka",
     "linear_from_pair",
     "minibatch_cka",
@@ -32,8 +32,6 @@ __all__ = [
     "rbf_cka_grid",
 ]
 
-#: default reduction of conv activations for the CKA family
-CKA_REDUCE = "flatten"
 _BLOCK = 1024  # kernel rows per block in rbf_cka: memory O(block * n)
 
 
@@ -80,16 +78,21 @@ def linear_from_pair(p: Pair, debiased: bool = False) -> Result:
                   _debiased(xx, p.x.H, qx, qx, n), _debiased(yy, p.y.H, qy, qy, n), n)
 
 
+def from_kernels(metric: str, A: torch.Tensor, na: float, B: torch.Tensor, nb: float,
+                 sigma: float | None = None) -> Result:
+    """CKA from two centred (U-centred for debiased CKA) kernels and their squared norms."""
+    return _ratio(metric, float((A * B).sum()), na, nb, A.shape[0], sigma)
+
+
 def linear_from_grams(Kx: torch.Tensor, Ky: torch.Tensor, debiased: bool = False) -> Result:
     """Linear CKA from two centred Gram matrices Xc Xc^T, Yc Yc^T."""
-    n = Kx.shape[0]
     if debiased:
-        _need_n(n)
+        _need_n(Kx.shape[0])
         a, b = ucenter(Kx), ucenter(Ky)
     else:
         a, b = center(Kx), center(Ky)
-    metric = "debiased_cka" if debiased else "linear_cka"
-    return _ratio(metric, float((a * b).sum()), float((a * a).sum()), float((b * b).sum()), n)
+    return from_kernels("debiased_cka" if debiased else "linear_cka", a, float((a * a).sum()),
+                        b, float((b * b).sum()))
 
 
 def _need_n(n: int) -> None:
@@ -117,7 +120,7 @@ def linear_cka(x, y, debiased: bool = False, reduce: str | None = None) -> Resul
     >>> round(linear_cka(x, 2 * x).score, 12)
     1.0
     """
-    X, Y = prepare_pair(x, y, reduce, CKA_REDUCE, convert=False)
+    X, Y = prepare_pair(x, y, reduce, "cka", convert=False)
     n, dx, dy = X.shape[0], X.shape[1], Y.shape[1]
     if n * (dx + dy) < dx * dx + dy * dy + dx * dy:   # Gram form is cheaper
         return linear_from_grams(centred_gram(X), centred_gram(Y), debiased)
@@ -143,7 +146,7 @@ def rbf_cka_grid(x, y, sigmas=(0.5, 1.0), reduce: str | None = None,
     sigmas = tuple(float(s) for s in sigmas)
     if not sigmas or not all(s > 0 for s in sigmas):
         raise ValueError(f"sigma must be > 0 (a fraction of the median distance); got {sigmas}")
-    X, Y = prepare_pair(x, y, reduce, CKA_REDUCE)
+    X, Y = prepare_pair(x, y, reduce, "cka")
     n = X.shape[0]
     if any(debiased):
         _need_n(n)
@@ -246,7 +249,7 @@ def _hsic1(X: torch.Tensor, Y: torch.Tensor) -> tuple[float, float, float]:
 
 def _batches(x, y, batch_size, reduce):
     if batch_size is not None:
-        X, Y = prepare_pair(x, y, reduce, CKA_REDUCE)
+        X, Y = prepare_pair(x, y, reduce, "cka")
         if batch_size < 4:
             raise ValueError(f"batch_size must be >= 4 for the unbiased HSIC; got {batch_size}")
         for i in range(0, X.shape[0], batch_size):
@@ -260,7 +263,7 @@ def _batches(x, y, batch_size, reduce):
         check_finite(tx, f"x batch {k}")
         check_finite(ty, f"y batch {k}")
         if tx.ndim == 4 or ty.ndim == 4:
-            tx, ty = reduce_pair(tx, ty, reduce or CKA_REDUCE)
+            tx, ty = reduce_pair(tx, ty, reduce or DEFAULT_REDUCE["pair"]["cka"])
         X, Y = as_matrix(tx, f"x batch {k}"), as_matrix(ty, f"y batch {k}")
         check_pair(X, Y)
         yield X, Y

@@ -12,7 +12,8 @@ Reductions (``reduce=``):
 - ``"dft"``: CCA per 2-D spatial frequency (Raghu et al. 2017, google/svcca
   ``dft_ccas.fourier_ccas``); only for :func:`cnnlens.similarity.cca`.
 
-Defaults: ``"positions"`` for cca/svcca/pwcca, ``"flatten"`` for the CKA family.
+This module holds the one table of reductions (:data:`REDUCTIONS`, with the
+sentence every convention quotes) and of the defaults (:data:`DEFAULT_REDUCE`).
 """
 from __future__ import annotations
 
@@ -24,9 +25,28 @@ from ._inputs import as_matrix, as_tensor, check_finite, check_pair
 from .linalg import RTOL, svdvals, whitened_cross, whitener
 from .result import DFTResult
 
-__all__ = ["REDUCTIONS", "fourier_cca", "prepare_pair", "reduce_conv", "reduce_pair"]
+__all__ = ["DEFAULT_REDUCE", "ENGINE_REDUCTIONS", "REDUCTIONS", "fourier_cca", "prepare_pair",
+           "reduce_conv", "reduce_pair"]
 
-REDUCTIONS = ("positions", "mean", "flatten", "resize", "dft")
+#: every conv reduction and what it does (results' conventions quote these)
+REDUCTIONS = {
+    "positions": "every spatial position a datapoint (N*H*W, C); pairs need equal H, W",
+    "mean": "conv layers averaged over positions (N, C)",
+    "flatten": "conv layers flattened, every unit a neuron (N, C*H*W)",
+    "resize": "conv maps area-resized to the smallest H, W, positions as datapoints",
+    "dft": "CCA per 2-D spatial frequency (Raghu et al. 2017)",
+}
+#: what the all-pairs engine can accumulate (the DFT method needs whole maps of one pair)
+ENGINE_REDUCTIONS = ("positions", "mean", "flatten", "resize")
+#: ``reduce=None`` per metric family. One pair (``cca(x, y)``, ``linear_cka(x, y)``, ...):
+#: positions as datapoints for the CCA family (google/svcca's convention for conv layers).
+#: All pairs (``similarity_matrix``, ``Compare``): channel means for the CCA family, so
+#: that layers of any spatial size pair up and n > d holds with a few hundred images.
+#: Both: every unit a neuron for CKA (Kornblith et al.).
+DEFAULT_REDUCE = {
+    "pair": {"cca": "positions", "cka": "flatten"},
+    "engine": {"cca": "mean", "cka": "flatten"},
+}
 _ALTERNATIVES = "reduce='resize' (area-resize to the smaller map), 'mean', 'flatten' or 'dft' (cca)"
 
 
@@ -104,8 +124,11 @@ def reduce_pair(x: torch.Tensor, y: torch.Tensor, how: str, dtype=None):
             reduce_conv(y, how, dtype=dtype) if y.ndim == 4 else y)
 
 
-def prepare_pair(x, y, reduce: str | None, default: str, convert: bool = True):
+def prepare_pair(x, y, reduce: str | None, family: str, convert: bool = True):
     """Validate two inputs and bring them to (n, d) matrices with the same rows.
+
+    Conv inputs are reduced with ``reduce``, or the one-pair default of the metric
+    ``family`` ("cca" or "cka", see :data:`DEFAULT_REDUCE`).
 
     float64 unless ``convert=False`` (then float inputs keep their dtype and the
     moment accumulator converts them chunk by chunk).
@@ -114,7 +137,7 @@ def prepare_pair(x, y, reduce: str | None, default: str, convert: bool = True):
     check_finite(tx, "x")
     check_finite(ty, "y")
     if tx.ndim == 4 or ty.ndim == 4:
-        tx, ty = reduce_pair(tx, ty, reduce or default, torch.float64 if convert else None)
+        tx, ty = reduce_pair(tx, ty, reduce or DEFAULT_REDUCE["pair"][family], torch.float64 if convert else None)
     X, Y = as_matrix(tx, "x", convert), as_matrix(ty, "y", convert)
     check_pair(X, Y)
     return X, Y

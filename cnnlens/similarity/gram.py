@@ -15,7 +15,6 @@ __all__ = [
     "center",
     "centred_gram",
     "colsum64",
-    "gram_cka",
     "hsic_terms",
     "rbf_kernel",
     "sq_median",
@@ -159,8 +158,3 @@ def rbf_kernel(Kc: torch.Tensor, sigma: float) -> tuple[torch.Tensor | None, str
     D2.mul_(-1.0 / (2 * sigma ** 2 * med)).exp_()
     return D2, None
 
-
-def gram_cka(Kc: torch.Tensor, Lc: torch.Tensor) -> float:
-    """<K, L> / (|K| |L|) for already centred (or U-centred) matrices."""
-    den = float(torch.linalg.vector_norm(Kc) * torch.linalg.vector_norm(Lc))
-    return float((Kc * Lc).sum()) / den if den > 0 else float("nan")

@@ -102,13 +102,13 @@ class KernelSplit:
 
 def _kernel_split(res, e, kind: str):
     def make():
-        M = res._centred(e, "r" if kind == "r" else "c")[0]  # U-centring: from the centred Gram
+        M = res.work.centred(e, "r" if kind == "r" else "c")[0]  # U-centring: from the centred Gram
         if M is None:
             return None
         s = KernelSplit(M, *labels(M.shape[0], e.rows), rows=e.rows)
         s.self = s.hsic(s, s.blocks(s), kind == "u")
         return s
-    return res._cached(("jk-split", kind, e), make)
+    return res.work.get(("jk-split", kind, e), make)
 
 
 def cka_replicates(res, kind: str, ea, eb) -> np.ndarray | None:
@@ -120,7 +120,7 @@ def cka_replicates(res, kind: str, ea, eb) -> np.ndarray | None:
         num, den = a.hsic(b, a.blocks(b), kind == "u"), a.self * b.self
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(den > 0, num / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
-    return res._cached(("jk", kind, ea, eb), make)
+    return res.work.get(("jk", kind, ea, eb), make)
 
 
 # -- CCA family: moments of the kept activations ----------------------------------------------
@@ -131,7 +131,7 @@ def _side_split(res, e):
     from .stats import Side
 
     def make():
-        full = res._side(e)
+        full = res.work.side(e)
         lab, g = labels(e.data.shape[0], e.rows)
         order = torch.argsort(lab, stable=True)
         E = e.data[order].to(torch.float64) - full.mean
@@ -147,7 +147,7 @@ def _side_split(res, e):
             out.append((side, s, whitener(S, side.mean, n, res.rtol, basis=lambda b=basis: b),
                         basis))
         return E, bounds, out
-    return res._cached(("jk-side", e), make)
+    return res.work.get(("jk-side", e), make)
 
 
 def cca_replicates(res, metric: str, ea, eb) -> np.ndarray:
@@ -184,7 +184,7 @@ def replicates(res, metric: str, ea, eb) -> tuple[np.ndarray | None, str]:
     if n * (1 - 1 / JACKKNIFE_GROUPS) <= d + 1:
         return None, "no standard error: too few datapoints per replicate for the widths"
 
-    reps = res._cached(("jk", metric, ea, eb), lambda: cca_replicates(res, metric, ea, eb))
+    reps = res.work.get(("jk", metric, ea, eb), lambda: cca_replicates(res, metric, ea, eb))
     return reps, _text(len(reps), "activations")
 
 

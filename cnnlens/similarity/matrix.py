@@ -1,34 +1,26 @@
 """MatrixResult: all-pairs similarity computed lazily from cached per-layer statistics."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
-import torch
 
 from . import trust
 from .cca import cca_from_pair, check_n_gt_d, pwcca_from_pair, svcca_from_bases
 from .cka import convention as cka_convention
-from .cka import linear_from_pair
-from .gram import center, centred_gram, rbf_kernel, ucenter
+from .cka import from_kernels, linear_from_pair
+from .conv import REDUCTIONS
 from .jackknife import with_error
-from .linalg import feature_basis, gram_basis, live_count, whitener
+from .layer_work import LayerWork
 from .plan import FAMILY, KERNEL, METRICS, Collector, Entry
 from .result import CellReader, Result, layer_index
-from .stats import Pair, side_from_data
-from .threads import both
+from .stats import Pair
 
 __all__ = ["METRICS", "MatrixResult"]
 
 MAX_KEPT_FEATURE_D = 8192  # CCA of kept activations forms d x d scatters per layer
-_CROSS_ROWS = 1024  # rows converted to float64 at a time for a kept pair's cross-scatter
 
-_REDUCE_TEXT = {
-    "mean": "conv layers averaged over positions (N, C)",
-    "flatten": "conv layers flattened, every unit a neuron (N, C*H*W)",
-    "positions": "every spatial position a datapoint (N*H*W, C); pairs need equal H, W",
-    "resize": "conv maps area-resized to the smallest H, W, positions as datapoints",
-}
 _BASE = {
     "cca": "CCA: mean canonical correlation (rank-revealing, centred, float64)",
     "pwcca": "PWCCA (Morcos et al. 2018, google/svcca weights)",
@@ -67,9 +59,10 @@ class MatrixResult(CellReader):
         self.batch_size = batch_size
         self._c, self._reduce = collector, dict(reduce)
         self._cells: dict[tuple[str, int, int], Result] = {}
-        self._cache: dict = {}
-        self._last_cross: tuple = (None, None)
-        self._lock = threading.RLock()
+        self.work = LayerWork(rtol, sigma)
+        """:class:`~cnnlens.similarity.layer_work.LayerWork`: each layer's own work, shared by its pairs."""
+        self.lock = threading.RLock()
+        """Held while cells are computed (the widget reads cells from another thread)."""
         self.complete = False
 
     @property
@@ -85,7 +78,7 @@ class MatrixResult(CellReader):
         """(La, Lb) float64 array of ``metric``; NaN where undefined (see :meth:`reason`)."""
         self._check(metric)
         out = np.full((len(self.layers_a), len(self.layers_b)), np.nan)
-        with self._lock:
+        with self.lock:
             for i in range(out.shape[0]):
                 for j in range(out.shape[1]):
                     if self.complete or (metric, i, j) in self._cells:
@@ -96,7 +89,7 @@ class MatrixResult(CellReader):
         """The full :class:`~cnnlens.similarity.Result` of one cell."""
         self._check(metric)
         i, j = self._index(self.layers_a, i), self._index(self.layers_b, j)
-        with self._lock:
+        with self.lock:
             key = (metric, i, j)
             if key not in self._cells:
                 if not self.complete:
@@ -117,7 +110,7 @@ class MatrixResult(CellReader):
             estimated = metric == "minibatch_cka" or (
                 self.plan is not None and self.plan.form(metric) == "minibatch")
         if estimated and FAMILY[metric] == "cka":
-            return f"{self._estimator_text(metric)}; {_REDUCE_TEXT[how]}"
+            return f"{self._estimator_text(metric)}; {REDUCTIONS[how]}"
         if metric == "svcca":
             kept = (f"explaining {self.keep:.4g} of the variance" if isinstance(self.keep, float)
                     else str(self.keep))
@@ -129,7 +122,7 @@ class MatrixResult(CellReader):
                                     else "")
         else:
             base = cka_convention(metric, self.sigma)
-        return f"{base}; {_REDUCE_TEXT[how]}"
+        return f"{base}; {REDUCTIONS[how]}"
 
     def _estimator_text(self, metric: str) -> str:
         b = self.batch_size
@@ -139,6 +132,16 @@ class MatrixResult(CellReader):
                 "minibatch_cka": "minibatch CKA"}[metric]
         return (f"{name}, minibatch (unbiased HSIC, Nguyen et al. 2021), {b} x {b} batches, "
                 f"{kernel}; standard error: delete-one-group jackknife over the batches")
+
+    @property
+    def collector(self) -> Collector:
+        """The statistics of the pass (:class:`~cnnlens.similarity.plan.Collector`)."""
+        return self._c
+
+    @property
+    def reduce(self) -> dict[str, str]:
+        """The conv reduction of each metric family ("cca", "cka")."""
+        return dict(self._reduce)
 
     @property
     def plan(self):
@@ -165,13 +168,13 @@ class MatrixResult(CellReader):
         shuffle (the minibatch estimator). See :mod:`cnnlens.similarity.trust`.
         """
         self._check(metric)
-        with self._lock:
+        with self.lock:
             return trust.chance(self, metric, i, j)
 
     @property
     def warnings(self) -> list[str]:
         """Plain sentences on what makes these scores hard to read (e.g. too few images)."""
-        with self._lock:
+        with self.lock:
             out = trust.sampling_warnings(self) if self.complete else []
         return out + ([self._c.maps_why] if getattr(self._c, "maps_why", "") else [])
 
@@ -217,11 +220,20 @@ class MatrixResult(CellReader):
                 return self._nan(metric, f"{name!r} has several rows per image with "
                                  f"reduce={self._reduce['cka']!r}; use 'flatten' or 'mean'")
         key = ("mb", kind, mb.batches)
-        values, errors = self._cached(key, lambda: mb.matrices(kind))
+        values, errors = self.work.get(key, lambda: mb.matrices(kind))
         return Result(metric, float(values[i, j]), self.convention(metric, estimated=True),
                       n=self.n, se=float(errors[i, j]),
                       reason=f"{mb.skipped} batch(es) of < 4 images skipped" if mb.skipped
                       else None)
+
+    def cell_entries(self, metric: str, i: int, j: int):
+        """(entry a, entry b, group) holding cell (i, j) of ``metric``'s statistics, or
+        (None, None, None) when the pass collected none for it."""
+        how = self._reduce[FAMILY[metric]]
+        ea, eb = self._c.entries.get(("a", i, how)), self._c.entries.get(("b", j, how))
+        if ea is None or eb is None or ea.rows != eb.rows:
+            return ea, eb, None
+        return ea, eb, self._c.groups[how, ea.rows]
 
     def _compute(self, metric, i, j) -> Result:
         if metric == "minibatch_cka":
@@ -229,14 +241,13 @@ class MatrixResult(CellReader):
         if metric in self._c.skipped:
             return self._nan(metric, f"not collected: {self._c.skipped[metric]}")
         how = self._reduce[FAMILY[metric]]
-        ea, eb = self._c.entries.get(("a", i, how)), self._c.entries.get(("b", j, how))
+        ea, eb, g = self.cell_entries(metric, i, j)
         if ea is None or eb is None:
             return self._nan(metric, "not collected in this pass")
-        if ea.rows != eb.rows:
+        if g is None:
             return self._nan(metric, f"{ea.layer!r} gives {ea.rows} datapoints per image and "
                              f"{eb.layer!r} {eb.rows} with reduce={how!r}: they cannot be paired; "
                              "use reduce='mean' or 'resize'")
-        g = self._c.groups[how, ea.rows]
         if metric not in g.exact:
             if metric in g.estimated:
                 return self._minibatch(metric, i, j)
@@ -248,11 +259,6 @@ class MatrixResult(CellReader):
         except ValueError as exc:
             return self._nan(metric, str(exc), n=self.n * ea.rows)
 
-    def _cached(self, key, fn):
-        if key not in self._cache:
-            self._cache[key] = fn()
-        return self._cache[key]
-
     def release(self, side: str, index: int) -> None:
         """Drop what is cached for one layer (scatters, bases, whiteners, Grams, errors).
 
@@ -260,111 +266,49 @@ class MatrixResult(CellReader):
         when its row is done, so the per-layer work held at once is that of model b's
         layers plus one of a's (as the plan prices it); a later read recomputes it.
         """
-        def mine(part):
-            return isinstance(part, Entry) and part.side == side and part.index == index
-        with self._lock:
-            for key in [k for k in self._cache if isinstance(k, tuple) and any(map(mine, k))]:
-                del self._cache[key]
-            if self._last_cross[0] is not None and any(map(mine, self._last_cross[0])):
-                self._last_cross = (None, None)
+        with self.lock:
+            for e in self._c.entries.values():
+                if e.side == side and e.index == index:
+                    self.work.release(e)
 
     def _stream_cell(self, metric, g, ea: Entry, eb: Entry) -> Result:
         p = g.joint.pair(ea.slot, eb.slot)
         if metric in ("cca", "pwcca"):
-            wx, wy = self._per_layer("w", self._whitener, (ea, p.x), (eb, p.y))
+            wx, wy = self.work.pair("whitener", (ea, p.x), (eb, p.y))
             if metric == "cca":
                 return cca_from_pair(p, self.rtol, wx, wy)
             return pwcca_from_pair(p, self.side, self.rtol, wx, wy)
         if metric == "svcca":
-            bx, by = self._per_layer("fb", self._basis, (ea, p.x), (eb, p.y))
+            bx, by = self.work.pair("basis", (ea, p.x), (eb, p.y))
             return svcca_from_bases(bx, by, self.keep, p.n, p.M)
         return linear_from_pair(p, debiased=metric == "debiased_cka")
 
-    def _per_layer(self, kind: str, make, a: tuple, b: tuple):
-        """``make(*a), make(*b)`` for two layers (``make`` caches under (kind, entry)):
-        two missing ones side by side; with one cached, a hand-over to the other
-        thread is not worth it (every cell but the first of a row or column)."""
-        if (kind, a[0]) in self._cache or (kind, b[0]) in self._cache:
-            return make(*a), make(*b)
-        return both(lambda args: make(*args), a, b)
-
-    def _basis(self, e: Entry, side):
-        return self._cached(("fb", e), lambda: feature_basis(side.S, self.rtol))
-
-    def _whitener(self, e: Entry, side):
-        """Per layer, once; reuses the layer's SVCCA basis when that whitens it."""
-        return self._cached(("w", e), lambda: whitener(
-            side.S, side.mean, side.n, self.rtol, basis=lambda: self._basis(e, side)))
-
-    def _gram_basis(self, e: Entry):
-        return self._cached(("gb", e), lambda: gram_basis(self._gram(e), self.rtol))
-
-    def _gram(self, e: Entry) -> torch.Tensor:
-        return self._cached(("K", e), lambda: centred_gram(e.parts, e.shift))
-
-    def _centred(self, e: Entry, kind: str):
-        """(matrix, squared norm) of a layer's centred / U-centred / RBF kernel."""
-        def make():
-            if kind == "c":
-                A = center(self._gram(e))
-            elif kind == "u":
-                A = ucenter(self._gram(e))
-            else:
-                K, why = rbf_kernel(self._gram(e), self.sigma)
-                if K is None:
-                    return None, why
-                A = center(K)
-            return A, float((A * A).sum())
-        return self._cached((kind, e), make)
-
     def _memory_cell(self, metric, ea: Entry, eb: Entry) -> Result:
-        n = ea.data.shape[0]
+        n, work = ea.data.shape[0], self.work
         if metric in ("linear_cka", "debiased_cka", "rbf_cka"):
             kind = {"linear_cka": "c", "debiased_cka": "u", "rbf_cka": "r"}[metric]
             if kind == "u" and n < 4:
                 raise ValueError(f"the debiased estimator needs n >= 4 datapoints; got {n}")
-            (A, na), (B, nb) = self._centred(ea, kind), self._centred(eb, kind)
+            (A, na), (B, nb) = work.centred(ea, kind), work.centred(eb, kind)
             if A is None or B is None:
                 return self._nan(metric, na if A is None else nb, n)
-            if not (na > 0 and nb > 0):
-                side = "x" if not na > 0 else "y"
-                return self._nan(metric, f"{side} has no variance (or a non-positive unbiased "
-                                 "HSIC): undefined", n)
-            return Result(metric, float((A * B).sum()) / float(np.sqrt(na * nb)),
-                          self.convention(metric), n=n)
+            r = from_kernels(metric, A, na, B, nb, self.sigma)
+            return dataclasses.replace(r, convention=self.convention(metric))
         if metric == "svcca":
             if n <= max(ea.d, eb.d):  # d > n: the n x n Gram is the smaller problem
-                ba, bb = self._per_layer("gb", self._gram_basis, (ea,), (eb,))
+                ba, bb = work.pair("gram_basis", (ea,), (eb,))
                 return svcca_from_bases(ba, bb, self.keep, n)
-            sa, sb = self._side(ea), self._side(eb)
-            ba, bb = self._per_layer("fb", self._basis, (ea, sa), (eb, sb))
-            return svcca_from_bases(ba, bb, self.keep, n, self._cross(ea, eb, sa, sb))
+            sa, sb = work.side(ea), work.side(eb)
+            ba, bb = work.pair("basis", (ea, sa), (eb, sb))
+            return svcca_from_bases(ba, bb, self.keep, n, work.cross(ea, eb, sa, sb))
         if n <= max(ea.d, eb.d):  # decide on the non-constant neurons before any d x d work
-            la, lb = (self._cached(("live", e), lambda e=e: live_count(e.data)) for e in (ea, eb))
-            check_n_gt_d(metric.upper(), n, la, lb)
+            check_n_gt_d(metric.upper(), n, work.live(ea), work.live(eb))
             if max(ea.d, eb.d) > MAX_KEPT_FEATURE_D:
                 raise ValueError(f"{max(ea.d, eb.d)} features (mostly constant) are too many for "
                                  "CCA here; use svcca or a CKA")
-        sa, sb = self._side(ea), self._side(eb)
-        p = Pair(sa, sb, self._cross(ea, eb, sa, sb))
-        wa, wb = self._per_layer("w", self._whitener, (ea, sa), (eb, sb))
+        sa, sb = work.side(ea), work.side(eb)
+        p = Pair(sa, sb, work.cross(ea, eb, sa, sb))
+        wa, wb = work.pair("whitener", (ea, sa), (eb, sb))
         if metric == "cca":
             return cca_from_pair(p, self.rtol, wa, wb)
         return pwcca_from_pair(p, self.side, self.rtol, wa, wb)
-
-    def _cross(self, ea: Entry, eb: Entry, sa, sb) -> torch.Tensor:
-        """Centred cross-scatter of two kept layers in float64, row block by row block (one
-        block of each converted at a time); the last pair's is kept, since the engine fills
-        every metric of a pair before the next pair."""
-        if self._last_cross[0] != (ea, eb):
-            X, Y = ea.data, eb.data
-            M = torch.zeros(ea.d, eb.d, dtype=torch.float64)
-            for r in range(0, X.shape[0], _CROSS_ROWS):
-                M.addmm_((X[r:r + _CROSS_ROWS].to(torch.float64) - sa.mean).mT,
-                         Y[r:r + _CROSS_ROWS].to(torch.float64) - sb.mean)
-            self._last_cross = ((ea, eb), M)
-        return self._last_cross[1]
-
-    def _side(self, e: Entry):
-        return self._cached(("side", e),
-                            lambda: side_from_data(e.data.to(torch.float64), higher=False))

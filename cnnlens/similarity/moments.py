@@ -13,10 +13,10 @@ from .cca import cca_from_pair, pwcca_from_pair, svcca_from_pair
 from .cka import linear_from_pair
 from .conv import reduce_pair
 from .joint import Joint
-from .linalg import RTOL, feature_basis, whitener
+from .layer_work import LayerWork
+from .linalg import RTOL
 from .result import Result
 from .stats import Pair
-from .threads import both
 
 __all__ = ["Joint", "Moments"]
 
@@ -49,7 +49,7 @@ class Moments:
     def __init__(self, reduce: str | None = None, higher: bool = True):
         self.reduce, self.higher = reduce, higher
         self._joint: Joint | None = None
-        self._cache: dict = {}  # per-side whitening / principal directions, until new data
+        self._work = LayerWork()  # per-side whitening / principal directions, until new data
         self.batches = 0
 
     @property
@@ -84,7 +84,7 @@ class Moments:
                 cx, cy = reduce_pair(cx, cy, self.reduce, dtype=torch.float64)
             self._add(as_matrix(cx, f"x batch {k}", False), as_matrix(cy, f"y batch {k}", False),
                       (tx, ty), k)
-        self._cache.clear()
+        self._work.clear()
         self.batches += 1
         return self
 
@@ -106,7 +106,7 @@ class Moments:
             if self._joint is None:
                 self._joint = Joint(other._joint.gx.sizes, other._joint.gy.sizes, self.higher)
             self._joint.merge(other._joint)
-            self._cache.clear()
+            self._work.clear()
             self.batches += other.batches
         return self
 
@@ -116,21 +116,8 @@ class Moments:
             raise ValueError(f"need at least 2 datapoints; got {self.n}")
         return self._joint.pair()
 
-    def _cached(self, key, fn):
-        if key not in self._cache:
-            self._cache[key] = fn()
-        return self._cache[key]
-
-    def _basis(self, p: Pair, which: str, rtol: float):
-        side = p.x if which == "x" else p.y
-        return self._cached(("b", which, rtol), lambda: feature_basis(side.S, rtol))
-
     def _whiteners(self, p: Pair, rtol: float):
-        def one(k):
-            s = p.x if k == "x" else p.y
-            return self._cached(("w", k, rtol), lambda: whitener(
-                s.S, s.mean, p.n, rtol, basis=lambda: self._basis(p, k, rtol)))
-        return both(one, "x", "y")
+        return self._work.pair("whitener", ("x", p.x, rtol), ("y", p.y, rtol))
 
     def cca(self, rtol: float = RTOL) -> Result:
         p = self.pair()
@@ -138,7 +125,7 @@ class Moments:
 
     def svcca(self, keep=0.99, rtol: float = RTOL) -> Result:
         p = self.pair()
-        bx, by = both(lambda k: self._basis(p, k, rtol), "x", "y")
+        bx, by = self._work.pair("basis", ("x", p.x, rtol), ("y", p.y, rtol))
         return svcca_from_pair(p, keep, rtol, bx, by)
 
     def pwcca(self, side: str = "x", rtol: float = RTOL) -> Result:

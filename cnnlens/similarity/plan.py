@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from .budget import BudgetError, Plan, PlanRow, mib
-from .conv import reduce_conv
+from .conv import DEFAULT_REDUCE, ENGINE_REDUCTIONS, reduce_conv
 from .gram import colsum64
 from .joint import Joint
 from .minibatch import MinibatchCKA
 
-__all__ = ["DEFAULT_REDUCE", "FAMILY", "Collector", "Entry", "Group", "resolve_reduce"]
+__all__ = ["FAMILY", "Collector", "Entry", "Group", "resolve_reduce"]
 
 FAMILY = {"cca": "cca", "svcca": "cca", "pwcca": "cca", "linear_cka": "cka",
           "debiased_cka": "cka", "rbf_cka": "cka", "minibatch_cka": "cka"}
@@ -41,17 +41,13 @@ METRICS = tuple(FAMILY)
 #: the kernel each CKA metric's minibatch estimator uses
 KERNEL = {"linear_cka": "linear", "debiased_cka": "linear", "rbf_cka": "rbf",
           "minibatch_cka": "linear"}
-#: conv reductions used when ``reduce=None``: channels averaged for the CCA family
-#: (layers of any spatial size pair up, n > d), every unit a neuron for CKA (Kornblith)
-DEFAULT_REDUCE = {"cca": "mean", "cka": "flatten"}
-REDUCTIONS = ("positions", "mean", "flatten", "resize")
 AUTO_MEMORY_ROWS = 1024   # up to this many datapoints, keep activations (all metrics exact)
 JACKKNIFE_GROUPS = 16     # minibatch standard errors: batches dealt into this many groups
 
 
 def resolve_reduce(reduce) -> dict[str, str]:
     """``None`` | str | {"cca": str, "cka": str} -> reduction per metric family."""
-    out = dict(DEFAULT_REDUCE)
+    out = dict(DEFAULT_REDUCE["engine"])
     if isinstance(reduce, str):
         out = {"cca": reduce, "cka": reduce}
     elif isinstance(reduce, dict):
@@ -63,8 +59,8 @@ def resolve_reduce(reduce) -> dict[str, str]:
     elif reduce is not None:
         raise TypeError(f"reduce must be None, a str or a dict; got {type(reduce).__name__}")
     for how in out.values():
-        if how not in REDUCTIONS:
-            raise ValueError(f"the engine supports reduce in {', '.join(map(repr, REDUCTIONS))}; "
+        if how not in ENGINE_REDUCTIONS:
+            raise ValueError(f"the engine supports reduce in {', '.join(map(repr, ENGINE_REDUCTIONS))}; "
                              f"got {how!r} (for 'dft' call cnnlens.similarity.cca on one pair)")
     return out
 

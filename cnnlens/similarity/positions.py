@@ -24,6 +24,7 @@ from .budget import PlanRow, mib
 from .canonical import CanonicalMaps, _mode, maps_from_pair
 from .conv import reduce_conv
 from .joint import Joint
+from .result import layer_index
 from .stats import Pair
 
 __all__ = ["MAX_FLOPS_PER_IMAGE", "PositionStats", "has_maps", "maps_result", "maps_source",
@@ -230,15 +231,15 @@ def maps_result(res, i, j, acts_a=None, acts_b=None, k: int = 4, metric: str = "
     those of the dataset mean (zeros, (k, 1, 1)) and :meth:`CanonicalMaps.for_image`
     gives an image's. Raises ValueError when the pass did not collect them.
     """
-    stats = getattr(res, "_c", None) and getattr(res._c, "positions", None)
+    collector = getattr(res, "collector", None)
+    stats = getattr(collector, "positions", None)
     if stats is None:
-        why = getattr(getattr(res, "_c", None), "maps_why", "") or (
-            "the pass ran without maps=True")
+        why = getattr(collector, "maps_why", "") or "the pass ran without maps=True"
         raise ValueError(f"no position statistics in this result: {why}")
     if not res.complete:
         raise ValueError("the pass is still running")
-    i, j = res._index(res.layers_a, i), res._index(res.layers_b, j)
-    with res._lock:  # the joint completes its scatters on first read
+    i, j = layer_index(res.layers_a, i), layer_index(res.layers_b, j)
+    with res.lock:  # the joint completes its scatters on first read
         p, text = stats.pair(i, j)
         means = (stats.image_means("a", i), stats.image_means("b", j))
     return maps_from_pair(p, p.x.mean if acts_a is None else acts_a,

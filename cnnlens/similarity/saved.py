@@ -84,7 +84,7 @@ def save_result(res, path) -> None:
         "metrics": list(res.metrics), "n": int(res.n),
         "settings": {"keep": res.keep, "side": res.side, "sigma": res.sigma, "rtol": res.rtol,
                      "batch_size": getattr(res, "batch_size", None),
-                     "reduce": dict(getattr(res, "_reduce", {}))},
+                     "reduce": dict(getattr(res, "reduce", {}))},
         "plan": plan.to_dict() if plan is not None else None,
         "conventions": conventions, "reasons": reasons, "versions": _versions(),
         "warnings": list(getattr(res, "warnings", [])),
@@ -138,7 +138,7 @@ class SavedResult(CellReader):
         settings = meta["settings"]
         self.keep, self.side = settings["keep"], settings["side"]
         self.sigma, self.rtol = settings["sigma"], settings["rtol"]
-        self.batch_size, self._reduce = settings.get("batch_size"), settings.get("reduce", {})
+        self.batch_size, self.reduce = settings.get("batch_size"), settings.get("reduce", {})
         self.plan = Plan.from_dict(meta["plan"]) if meta.get("plan") else None
         self.versions = meta.get("versions", {})
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .jackknife import JACKKNIFE_GROUPS, replicates
+from .result import layer_index
 
 __all__ = ["JACKKNIFE_GROUPS", "PERMUTATIONS", "chance", "cka_chance", "jackknife", "null",
            "p_value", "sampling_warnings"]
@@ -45,21 +46,16 @@ HIGH_CHANCE = 0.5
 
 
 def _kept(res, metric: str, i: int, j: int):
-    """(entry a, entry b, group) when cell (i, j) of ``metric`` is in the kept form, else None."""
-    from .plan import FAMILY
-
-    how = res._reduce[FAMILY[metric]]
-    ea, eb = res._c.entries.get(("a", i, how)), res._c.entries.get(("b", j, how))
-    if ea is None or eb is None or ea.rows != eb.rows:
-        return None
-    g = res._c.groups[how, ea.rows]
-    return (ea, eb, g) if metric in g.exact else None
+    """(entry a, entry b, group) when cell (i, j) of ``metric`` is exact from collected
+    statistics (kept or streamed), else None."""
+    ea, eb, g = res.cell_entries(metric, i, j)
+    return (ea, eb, g) if g is not None and metric in g.exact else None
 
 
 def jackknife(res, metric: str, i, j) -> np.ndarray | None:
     """Delete-one-group replicates of a defined kept-form cell (None for other cells);
     see :mod:`.jackknife`."""
-    i, j = res._index(res.layers_a, i), res._index(res.layers_b, j)
+    i, j = layer_index(res.layers_a, i), layer_index(res.layers_b, j)
     if not res.result(metric, i, j).defined:
         return None
     cell = _kept(res, metric, i, j)
@@ -109,19 +105,15 @@ def null(res, metric: str, i, j) -> np.ndarray:
     Empty where the cell is undefined or not in the kept form (then only the exact
     closed-form chance of linear CKA from moments is available, see :func:`chance`).
     """
-    i, j = res._index(res.layers_a, i), res._index(res.layers_b, j)
-    key = ("null", metric, i, j)
-    if key in res._cache:
-        return res._cache[key].copy()
-    out = np.zeros(0)
-    cell = _kept(res, metric, i, j) if res.result(metric, i, j).defined else None
-    if cell is not None and cell[2].mode == "memory":
+    i, j = layer_index(res.layers_a, i), layer_index(res.layers_b, j)
+    def make():
+        cell = _kept(res, metric, i, j) if res.result(metric, i, j).defined else None
+        if cell is None or cell[2].mode != "memory":
+            return np.zeros(0)
         ea, eb, _ = cell
-        perms = _perms(ea.data.shape[0] // ea.rows, ea.rows)
         score = _shuffler(res, metric, ea, eb)
-        out = np.array([score(p) for p in perms])
-    res._cache[key] = out
-    return out.copy()
+        return np.array([score(p) for p in _perms(ea.data.shape[0] // ea.rows, ea.rows)])
+    return res.work.get(("null", metric, i, j), make).copy()
 
 
 def _shuffler(res, metric: str, ea, eb):
@@ -130,17 +122,17 @@ def _shuffler(res, metric: str, ea, eb):
     from .stats import Pair
 
     if metric in _KIND:
-        (A, na), (B, nb) = res._centred(ea, _KIND[metric]), res._centred(eb, _KIND[metric])
+        (A, na), (B, nb) = res.work.centred(ea, _KIND[metric]), res.work.centred(eb, _KIND[metric])
         return lambda p: float((A * B[p][:, p]).sum()) / math.sqrt(na * nb)
     if metric == "svcca":  # canonical correlations of the kept subspaces' orthonormal scores
         r = res.result(metric, ea.index, eb.index)
         Za, Zb = _scores(res, ea, r.k_x), _scores(res, eb, r.k_y)
         return lambda p: float(torch.linalg.svdvals(Za.mT @ Zb[p]).clamp(max=1.0).mean())
     # CCA, PWCCA: each side's whitening is unchanged by a shuffle; only Xc^T Yc changes
-    sa, sb = res._side(ea), res._side(eb)
+    sa, sb = res.work.side(ea), res.work.side(eb)
     Ea = ea.data.to(torch.float64) - sa.mean
     Eb = eb.data.to(torch.float64) - sb.mean
-    wa, wb = res._whitener(ea, sa), res._whitener(eb, sb)
+    wa, wb = res.work.whitener(ea, sa), res.work.whitener(eb, sb)
 
     def score(p):
         pair = Pair(sa, sb, Ea.mT @ Eb[p])
@@ -155,9 +147,9 @@ def _scores(res, e, k: int) -> torch.Tensor:
     eigenvectors when n <= d, else the centred data on the feature basis, whitened."""
     n = e.data.shape[0]
     if n <= e.d:
-        return res._gram_basis(e).vecs[:, :k]
-    side = res._side(e)
-    b = res._basis(e, side)
+        return res.work.gram_basis(e).vecs[:, :k]
+    side = res.work.side(e)
+    b = res.work.basis(e, side)
     return (e.data.to(torch.float64) - side.mean) @ (b.vecs[:, :k] * b.lam[:k].rsqrt())
 
 
@@ -172,7 +164,7 @@ def chance(res, metric: str, i=None, j=None):
     if i is None and j is None:
         return np.array([[chance(res, metric, a, b) for b in range(len(res.layers_b))]
                          for a in range(len(res.layers_a))])
-    i, j = res._index(res.layers_a, i), res._index(res.layers_b, j)
+    i, j = layer_index(res.layers_a, i), layer_index(res.layers_b, j)
     if not res.result(metric, i, j).defined:
         return float("nan")
     cell = _kept(res, metric, i, j)
@@ -180,7 +172,7 @@ def chance(res, metric: str, i=None, j=None):
         return float("nan")
     ea, eb, g = cell
     if metric in _KIND and g.mode == "memory":  # U-centred kernels for debiased CKA
-        return cka_chance(res._centred(ea, _KIND[metric])[0], res._centred(eb, _KIND[metric])[0],
+        return cka_chance(res.work.centred(ea, _KIND[metric])[0], res.work.centred(eb, _KIND[metric])[0],
                           rows=ea.rows)
     # moments: the closed forms over shuffles of datapoints, which are the images only when
     # there is one per image (with several, positions, each image's blocks are needed)
@@ -223,10 +215,10 @@ def sampling_warnings(res) -> list[str]:
 
     out, n = [], res.n
     if any(FAMILY[m] == "cca" for m in res.metrics):
-        how = res._reduce["cca"]
+        how = res.reduce["cca"]
         for side, names in (("a", res.layers_a), ("b", res.layers_b)):
             wide = [e for k in range(len(names))
-                    if (e := res._c.entries.get((side, k, how))) is not None
+                    if (e := res.collector.entries.get((side, k, how))) is not None
                     and n * e.rows <= e.d]
             if wide:
                 big = max(wide, key=lambda e: e.d)
@@ -247,7 +239,7 @@ def sampling_warnings(res) -> list[str]:
                     f"(up to {np.nanmax(c):.2f}): with {n} images these layers are too wide for "
                     "scores near 1 to mean much. Use more images and read scores against "
                     ".chance(metric).")
-    streamed = sorted(m for g in res._c.groups.values() if g.mode == "stream"
+    streamed = sorted(m for g in res.collector.groups.values() if g.mode == "stream"
                       for m in g.exact & set(res.metrics))
     if streamed:
         out.append(
