@@ -98,7 +98,22 @@ class LayerWork:
         return self.get(("gram", e), lambda: centred_gram(e.parts, e.shift))
 
     def gram_basis(self, e) -> Basis:
-        return self.get(("gram_basis", e), lambda: gram_basis(self.gram(e), self.rtol))
+        """Principal directions of a kept layer as orthonormal scores over the datapoints
+        (n, r): SVCCA's Gram form, needed when the other layer of a pair is wider than n.
+
+        A layer narrower than n gets them from its d x d feature basis (the scores
+        Xc V lam^-1/2 are the Gram's eigenvectors, with the same eigenvalues): at
+        n = 1024 that is a 64 x 64 eigh and one product instead of a 1024 x 1024 eigh.
+        """
+        def make():
+            n = e.data.shape[0]
+            if e.d >= n:
+                return gram_basis(self.gram(e), self.rtol)
+            side = self.side(e)
+            b = self.basis(e, side)
+            scores = (e.data.to(torch.float64) - side.mean) @ (b.vecs * b.lam.rsqrt())
+            return Basis(b.lam, scores, b.total, gram=True)
+        return self.get(("gram_basis", e), make)
 
     def centred(self, e, kind: str):
         """(kernel, squared norm): ``kind`` "c" centred Gram, "u" U-centred, "r" centred

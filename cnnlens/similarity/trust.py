@@ -143,14 +143,8 @@ def _shuffler(res, metric: str, ea, eb):
 
 
 def _scores(res, e, k: int) -> torch.Tensor:
-    """(n, k) orthonormal scores of a layer's top-k principal directions: the Gram's
-    eigenvectors when n <= d, else the centred data on the feature basis, whitened."""
-    n = e.data.shape[0]
-    if n <= e.d:
-        return res.work.gram_basis(e).vecs[:, :k]
-    side = res.work.side(e)
-    b = res.work.basis(e, side)
-    return (e.data.to(torch.float64) - side.mean) @ (b.vecs[:, :k] * b.lam[:k].rsqrt())
+    """(n, k) orthonormal scores of a layer's top-k principal directions."""
+    return res.work.gram_basis(e).vecs[:, :k]
 
 
 def chance(res, metric: str, i=None, j=None):
