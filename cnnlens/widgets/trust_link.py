@@ -36,7 +36,8 @@ class TrustLink(anywidget.AnyWidget):
     ``data-faint`` (number of hatched cells), ``data-ready="1"`` once the current
     metric's data are there; warnings in ``.cnnlens-warnings li``; the mode buttons
     ``button[data-mode]``, the dataset buttons ``button[data-dataset]`` (``data-dataset``).
-    Hatched heatmap cells get ``data-chance="below"`` (overlays in ``g.cnnlens-chance-marks``).
+    The heatmap's overlay (js/lib/heatmap_view.js) hatches the cells not above chance: their
+    ``rect.cnnlens-cell`` gets ``data-chance="below"``.
 
     Examples
     --------
@@ -47,11 +48,13 @@ class TrustLink(anywidget.AnyWidget):
     _esm = bundle("trust_link")
 
     heatmap = _ref()
-    """SimilarityHeatmap or None: the cells to hatch and recolour. Default None."""
+    """SimilarityHeatmap or None: the cells to hatch and recolour; its ``metric`` says which
+    metric's data to show. Default None."""
     heatmap_figure = _ref()
     """bqplot Figure or None: the heatmap's (its title names the mode). Default None."""
     picker = _ref()
-    """ipywidgets Dropdown or None: the metric picker (it syncs an index). Default None."""
+    """ipywidgets Dropdown or None: the metric picker. Not read by the browser any more: the
+    metric shown is the heatmap's ``metric`` (one source of truth). Default None."""
     chart = _ref()
     """GapChart or None: the per-layer gap chart. Default None."""
 

@@ -175,7 +175,7 @@ export class HeatmapOverlay {
     this.read = read;
     ensureHatches(doc);
     if (getComputedStyle(fig).position === "static") fig.style.position = "relative";
-    this.svg = svgEl(doc, "svg", { class: "cnnlens-heatmap-overlay", "aria-hidden": "false" });
+    this.svg = svgEl(doc, "svg", { class: "cnnlens-heatmap-overlay" });
     this.svg.setAttribute("style", "position:absolute;overflow:visible;pointer-events:none;z-index:1");
     this.cells = svgEl(doc, "g", { class: "cnnlens-cells" });
     this.values = svgEl(doc, "g", { class: "cnnlens-cell-values" });
