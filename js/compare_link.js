@@ -205,6 +205,7 @@ async function render({ model, el }) {
   }
 
   const scales = () => hm?.get("scales") || {};
+  const axis = (k) => { const a = hmFig?.get("axes")?.[k]; return a?.get ? a : null; };
   const read = () => {
     const sc = scales().color;
     return {
@@ -216,6 +217,8 @@ async function render({ model, el }) {
       maxAspect: hmFig?.get("max_aspect_ratio") ?? 100,
       // bqplot's y range runs bottom -> top: row 0 is on top only when the row scale is reversed
       rowsDown: !!scales().row?.get?.("reverse"),
+      // names the axes cut (heatmap.short_labels): the tip gives them whole
+      cut: { rows: axis(0)?.get("tick_labels") || {}, cols: axis(1)?.get("tick_labels") || {} },
     };
   };
   const selection = {

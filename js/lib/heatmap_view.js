@@ -113,6 +113,27 @@ export function cellAt(width, height, la, lb, x, y, rowsDown = true) {
   return [rowsDown ? r : la - 1 - r, j];
 }
 
+/**
+ * The whole name of a cut tick label at (x, y) px of the plot area's frame, or null: left of
+ * the plot a row's label, below it a column's (`s.cut` = the axes' tick_labels: {rows, cols}).
+ */
+export function cutLabel(s, width, height, x, y) {
+  const la = s.rows.length, lb = s.cols.length;
+  let name = null;
+  if (x < 0 && y >= 0 && y < height) {
+    const [i] = cellAt(width, height, la, lb, 0, y, s.rowsDown) || [];
+    name = s.rows[i];
+    return name != null && s.cut?.rows?.[name] != null ? `${s.names?.[0] ?? "A"}: ${name}` : null;
+  }
+  if (y >= height && x >= 0 && x < width + height) {
+    // column labels run down-left at 45 degrees from under their column
+    const [, j] = cellAt(width, height, la, lb, Math.min(width - 0.01, x + (y - height)), 0, s.rowsDown) || [];
+    name = s.cols[j];
+    return name != null && s.cut?.cols?.[name] != null ? `${s.names?.[1] ?? "B"}: ${name}` : null;
+  }
+  return null;
+}
+
 /** One shared pair of hatch patterns per document (url(#id) resolves page-wide for inline SVG). */
 export function ensureHatches(doc = document) {
   if (doc.getElementById(HATCH_ID)) return;
@@ -165,7 +186,7 @@ function svgEl(doc, tag, attrs) {
  * The overlay over one heatmap figure element. Everything it draws comes from `read()`:
  * {rows, cols, values (rows of numbers), reasons, notes, faint, metric (as people name it),
  * names, highlight: {row, column}, scale: {min, max, scheme}, margin, minAspect, maxAspect,
- * rowsDown}. `draw()` is idempotent; `dispose()` removes every element and listener.
+ * rowsDown, cut: {rows, cols} (the axes' tick_labels: names they cut)}. `draw()` is idempotent; `dispose()` removes every element and listener.
  * `select(pair)` is called with the cell an arrow key moves to.
  */
 export class HeatmapOverlay {
@@ -297,26 +318,30 @@ export class HeatmapOverlay {
     const b = this.svg.getBoundingClientRect();
     const pair = clientX == null ? null : cellAt(b.width, b.height, la, lb, clientX - b.left, clientY - b.top, s.rowsDown);
     this.hovered = pair ? [clientX, clientY] : null;
-    if (!pair) {
-      this.tip.hidden = true;
-      this.outline.setAttribute("visibility", "hidden");
-      delete this.fig.dataset.hoverCell;
-      return;
-    }
-    const [i, j] = pair;
-    const cell = this.cells.children[i * lb + j];
-    this.tip.textContent = cell?.getAttribute("aria-label") || "";
+    this.outline.setAttribute("visibility", "hidden");
+    delete this.fig.dataset.hoverCell;
+    // a tick label the axis cut (its `tick_labels`): the whole name
+    const name = pair || clientX == null ? null : cutLabel(s, b.width, b.height, clientX - b.left, clientY - b.top);
+    if (!pair && !name) { this.tip.hidden = true; return; }
+    this.tip.textContent = name || this.cells.children[pair[0] * lb + pair[1]]?.getAttribute("aria-label") || "";
     this.tip.hidden = false;
-    const f = this.fig.getBoundingClientRect();
-    const x = clientX - f.left, y = clientY - f.top;
-    const w = this.tip.offsetWidth || 0, h = this.tip.offsetHeight || 0;
-    this.tip.style.left = `${x + 14 + w > f.width ? Math.max(0, x - 14 - w) : x + 14}px`;
-    this.tip.style.top = `${y + 14 + h > f.height ? Math.max(0, y - 14 - h) : y + 14}px`;
+    this.place(clientX, clientY);
+    if (!pair) return;
+    const [i, j] = pair;
     for (const [attr, val] of Object.entries(cellBox(b.width, b.height, la, lb, i, j, s.rowsDown))) {
       this.outline.setAttribute(attr, val.toFixed(2));
     }
     this.outline.setAttribute("visibility", "visible");
     this.fig.dataset.hoverCell = `${i},${j}`;
+  }
+
+  /** The tip next to the pointer, inside the figure (flipped near its edges). */
+  place(clientX, clientY) {
+    const f = this.fig.getBoundingClientRect();
+    const x = clientX - f.left, y = clientY - f.top;
+    const w = this.tip.offsetWidth || 0, h = this.tip.offsetHeight || 0;
+    this.tip.style.left = `${x + 14 + w > f.width ? Math.max(0, x - 14 - w) : x + 14}px`;
+    this.tip.style.top = `${y + 14 + h > f.height ? Math.max(0, y - 14 - h) : y + 14}px`;
   }
 
   dispose() { this.undo(); }

@@ -136,6 +136,33 @@ test("overlay: labels, indices, hatches, values, highlights; idempotent; dispose
   root.remove();
 });
 
+test("overlay hover: the cell under the pointer, its tip and outline; a cut tick label whole", () => {
+  const root = document.createElement("div");
+  document.body.appendChild(root);
+  const fig = drawFigure(root, 300, 220);
+  const info = { rows: ["conv1", "layer4.1.downsample.0"], cols: ["b0", "b1"], values: [[0.5, 0.25], [0.75, 1]],
+    metric: "svcca", names: ["A", "B"], highlight: {}, margin: { top: 10, bottom: 10, left: 50, right: 50 },
+    rowsDown: true, cut: { rows: { "layer4.1.downsample.0": "layer4.1.downsam…" }, cols: {} } };
+  const ov = new HeatmapOverlay(fig, () => info, { selected: () => null, select: () => {} });
+  ov.svg.getBoundingClientRect = () => ({ left: 50, top: 10, width: 200, height: 200 });  // the plot area
+  ov.hover(50 + 150, 10 + 20);                                    // row 0, column 1
+  assert.equal(fig.dataset.hoverCell, "0,1");
+  assert.equal(ov.tip.hidden, false);
+  assert.equal(ov.tip.textContent, "A: conv1\nB: b1\nsvcca = 0.250");
+  const outline = fig.querySelector("rect.cnnlens-hover-cell");
+  assert.deepEqual(["visibility", "x", "y"].map((k) => outline.getAttribute(k)), ["visible", "100.00", "0.00"]);
+  ov.hover(50 - 20, 10 + 150);                                    // left of row 1: its label, cut
+  assert.equal(ov.tip.textContent, "A: layer4.1.downsample.0");
+  assert.equal(outline.getAttribute("visibility"), "hidden");
+  assert.equal(fig.dataset.hoverCell, undefined);
+  ov.hover(50 - 20, 10 + 50);                                     // left of row 0: not cut, no tip
+  assert.equal(ov.tip.hidden, true);
+  ov.hover(null);
+  assert.equal(ov.tip.hidden, true);
+  ov.dispose();
+  root.remove();
+});
+
 test("ensureHatches adds one pair of patterns per document", () => {
   ensureHatches(document);
   ensureHatches(document);
