@@ -48,10 +48,19 @@ def test_engine_equals_pure_functions_on_captured_activations(result, model, mod
         for i, a in enumerate(result.layers_a):
             for j, b in enumerate(result.layers_b):
                 try:
-                    want[i, j] = f(acts_a[a], acts_b[b]).score
+                    r = f(acts_a[a], acts_b[b])
                 except ValueError:      # CCA with n <= d: the engine says why instead
                     assert "more datapoints than neurons" in result.reason(metric, i, j)
-        np.testing.assert_allclose(result.matrix(metric), want, atol=1e-10, err_msg=metric)
+                    continue
+                if metric == "pwcca" and r.reason and "by construction" in r.reason:
+                    # k_x + k_y > n - 1: some correlations are 1 whatever the data, so PWCCA's
+                    # directions in that span (hence its weights) are not determined: a
+                    # last-bit difference in the cross-scatter may pick others. Both say so.
+                    assert "by construction" in result.result(metric, i, j).reason
+                    continue
+                want[i, j] = r.score
+        got = np.where(np.isnan(want), np.nan, result.matrix(metric))
+        np.testing.assert_allclose(got, want, atol=1e-10, err_msg=metric)
     assert result.reason("cca", 2, 2) is not None and result.reason("svcca", 2, 2) is None
 
 

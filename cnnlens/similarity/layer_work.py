@@ -46,6 +46,7 @@ class LayerWork:
         self.rtol, self.sigma = rtol, sigma
         self.store: dict = {}
         self._last_cross: tuple = (None, None)
+        self._last_rows: tuple = (None, None)
 
     def get(self, key, make: Callable):
         if key not in self.store:
@@ -58,10 +59,12 @@ class LayerWork:
             del self.store[key]
         if self._last_cross[0] is not None and layer in self._last_cross[0]:
             self._last_cross = (None, None)
+        if self._last_rows[0] is layer:
+            self._last_rows = (None, None)
 
     def clear(self) -> None:
         self.store.clear()
-        self._last_cross = (None, None)
+        self._last_cross = self._last_rows = (None, None)
 
     # -- the CCA family from moments -----------------------------------------------
     def basis(self, layer, side: Side, rtol: float | None = None) -> Basis:
@@ -132,15 +135,21 @@ class LayerWork:
         return self.get((kind, e), make)
 
     def cross(self, ea, eb, sa: Side, sb: Side) -> torch.Tensor:
-        """Centred cross-scatter of two kept layers in float64, row block by row block (one
-        block of each converted at a time); the last pair's is kept, since the engine
-        fills every metric of a pair before the next pair."""
+        """Centred cross-scatter of two kept layers in float64; the last pair's is kept, since
+        the engine fills every metric of a pair before the next pair.
+
+        The engine goes row by row, so ``ea``'s centred float64 rows are kept for the
+        row (one layer of model a at a time) and only ``eb``'s are converted per pair,
+        one block of rows at a time.
+        """
         if self._last_cross[0] != (ea, eb):
-            X, Y = ea.data, eb.data
+            if self._last_rows[0] is not ea:
+                self._last_rows = (None, None)  # before the next one is allocated
+                self._last_rows = (ea, ea.data.to(torch.float64) - sa.mean)
+            Ea, Y = self._last_rows[1], eb.data
             M = torch.zeros(ea.d, eb.d, dtype=torch.float64)
-            for r in range(0, X.shape[0], _CROSS_ROWS):
-                M.addmm_((X[r:r + _CROSS_ROWS].to(torch.float64) - sa.mean).mT,
-                         Y[r:r + _CROSS_ROWS].to(torch.float64) - sb.mean)
+            for r in range(0, Y.shape[0], _CROSS_ROWS):
+                block = Y[r:r + _CROSS_ROWS].to(torch.float64)
+                M.addmm_(Ea[r:r + _CROSS_ROWS].mT, block.sub_(sb.mean))
             self._last_cross = ((ea, eb), M)
         return self._last_cross[1]
-

@@ -85,6 +85,7 @@ class Whitener:
     F: torch.Tensor
     d: int
     O: torch.Tensor | None = None
+    R: torch.Tensor | None = None
 
     @property
     def rank(self) -> int:
@@ -99,6 +100,13 @@ class Whitener:
             Uf, _, Vfh = svd(self.F)
             self.O = Vfh.mH @ Uf.mH
         return self.O
+
+    def inv_sqrt(self) -> torch.Tensor:
+        """S^-1/2 on the live neurons' span, W O^H (d_live, d_live): once per layer, so a
+        pair's symmetric whitened cross-scatter is two products instead of four."""
+        if self.R is None:
+            self.R = self.W @ self.polar().mH
+        return self.R
 
 
 #: the scatter's own eigendecomposition whitens when its condition number is below
@@ -176,9 +184,11 @@ def pwcca_weights(w: Whitener, other: Whitener, M: torch.Tensor, mean: torch.Ten
     canonical correlations (singular values of the same matrix).
     """
     mu = mean[w.live]
-    Ox, Oy = (w.O, other.O) if w.O is not None and other.O is not None else both(
-        Whitener.polar, w, other)
-    T_sym = Ox @ whitened_cross(w, other, M) @ Oy.mT
+    Rx, Ry = (w.R, other.R) if w.R is not None and other.R is not None else both(
+        Whitener.inv_sqrt, w, other)
+    if w.dropped or other.dropped:
+        M = M[w.live][:, other.live]
+    T_sym = Rx.mH @ M @ Ry
     U, rho, _ = svd(T_sym)
     c = min(w.rank, other.rank)
     u, rho = U[:, :c], rho[:c].clamp(0.0, 1.0)
