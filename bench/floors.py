@@ -2,9 +2,9 @@
 
 Run: ``.venv/bin/python bench/floors.py`` (about a minute). Prints min and median
 over repeats of the decompositions and products the engine's cost rests on, on
-one and two intra-op threads and side by side (``threads.both``): the figures
-behind the thread rules in ``cnnlens/similarity/threads.py`` and behind the
-targets that ``bench/similarity.py`` shows out of reach. The tridiagonal
+one and two intra-op threads: the figures behind the targets that
+``bench/similarity.py`` and ``bench/scale.py`` show out of reach (PWCCA needs one
+SVD with singular vectors per layer pair, of the two widths). The tridiagonal
 reduction goes through scipy's LAPACK on one thread, measured last, after every
 torch timing (a second BLAS thread pool in the process distorts torch's).
 """
@@ -14,8 +14,6 @@ import statistics
 import time
 
 import torch
-
-from cnnlens.similarity.threads import both
 
 
 def timeit(fn, repeats):
@@ -59,8 +57,8 @@ def eigh_pair(n, repeats):
     for threads in (1, 2):
         row(f"eigh {n}x{n}, twice in turn, {threads} thread(s)",
             timeit(on_threads(threads, pair), repeats), unit, label)
-    row(f"eigh {n}x{n}, twice side by side (both)",
-        timeit(lambda: both(torch.linalg.eigh, a, b), repeats), unit, label)
+    row(f"PWCCA's SVD (with vectors) of {n}x{n}, 2 threads",
+        timeit(lambda: torch.linalg.svd(a, full_matrices=False), repeats), unit, label)
 
 
 def main():

@@ -131,8 +131,7 @@ def run_child(args, what: str, n: int, size: int, model: str) -> dict:
     cmd = [sys.executable, __file__, "--child", what, "--n", str(n), "--size", str(size),
            "--model", model, "--device", args.device]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                         env=os.environ | {"PYTHONWARNINGS": "ignore",
-                                           "CNNLENS_THREADS": args.threads})
+                         env=os.environ | {"PYTHONWARNINGS": "ignore"})
     if out.returncode:
         sys.stderr.write(out.stderr[-3000:])
         raise SystemExit(f"child {what} n={n} failed")
@@ -147,8 +146,6 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--child", choices=["floor", "cnnlens"])
     ap.add_argument("--skip", default="", help="comma list of: small,detector")
-    ap.add_argument("--threads", choices=["tuned", "plain"], default="tuned",
-                    help="cnnlens.similarity.threads.TUNED (CNNLENS_THREADS) in the children")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args)))
@@ -156,8 +153,7 @@ def main():
     p32, p64 = gemm_peak(torch.float32), gemm_peak(torch.float64)
     print(f"# bench/scale.py on {os.cpu_count()} cores, torch {torch.__version__}, "
           f"device {args.device}; GEMM peak {p32 / 1e9:.0f} GFLOP/s float32, "
-          f"{p64 / 1e9:.0f} GFLOP/s float64; memory={BUDGET >> 30} GiB; "
-          f"threads {args.threads}\n")
+          f"{p64 / 1e9:.0f} GFLOP/s float64; memory={BUDGET >> 30} GiB\n")
     cases = [(n, args.size, args.model) for n in args.n]
     skip = set(args.skip.split(","))
     if "small" not in skip:

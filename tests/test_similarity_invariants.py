@@ -1,5 +1,4 @@
 """Invariants, streaming == in-memory, rank handling and bad input for cnnlens.similarity."""
-import os
 
 import numpy as np
 import pytest
@@ -324,61 +323,3 @@ def test_scatter_and_correlation_whitening_routes_agree():
         q = pair_from_data(torch.from_numpy(bad), torch.from_numpy(y), higher=False)
         w = whitener(q.x.S, q.x.mean, q.n, basis=lambda q=q: feature_basis(q.x.S))
         assert w.O is None and w.rank == 12
-
-
-def test_both_sides_side_by_side():
-    from cnnlens.similarity.linalg import eigh
-    from cnnlens.similarity.threads import both
-    threads = torch.get_num_threads()
-    a = torch.randn(300, 300, dtype=torch.float64)
-    a, b = a @ a.T, a @ a.T + torch.eye(300, dtype=torch.float64)
-    (la, _), (lb, _) = both(eigh, a, b)
-    torch.testing.assert_close(la, torch.linalg.eigvalsh(a))
-    torch.testing.assert_close(lb, torch.linalg.eigvalsh(b))
-    # nested use runs in turn instead of waiting on the busy worker; errors surface
-    assert both(lambda k: both(abs, -k, k), 1, 2) == ((1, 1), (2, 2))
-    with pytest.raises(ValueError, match="side b"):
-        both(lambda s: (_ for _ in ()).throw(ValueError(f"side {s}")) if s == "b" else s,
-             "a", "b")
-    assert torch.get_num_threads() == threads
-
-
-def test_thread_count_survives_overlapping_users():
-    # one-thread sections on two threads, left in crossed order: each thread gets
-    # its own count back (torch keeps it per thread)
-    import threading
-
-    from cnnlens.similarity.threads import small_threads
-    threads = torch.get_num_threads()
-    entered, release, seen = threading.Event(), threading.Event(), {}
-
-    def other():
-        before = torch.get_num_threads()
-        with small_threads(10):
-            seen["inside"] = torch.get_num_threads()
-            entered.set()
-            release.wait(5)
-        seen["restored"] = torch.get_num_threads() == before
-
-    t = threading.Thread(target=other)
-    with small_threads(10):
-        assert torch.get_num_threads() == 1
-        t.start()
-        assert entered.wait(5)
-    release.set()
-    t.join()
-    assert seen == {"inside": 1, "restored": True} and torch.get_num_threads() == threads
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_side_by_side_work_still_runs_in_a_forked_child():
-    import signal
-
-    from cnnlens.similarity.threads import both
-    both(abs, -1, -2)             # the worker thread exists in the parent
-    pid = os.fork()
-    if pid == 0:                  # the child has no worker thread: it must make its own
-        signal.alarm(10)
-        os._exit(0 if both(abs, -3, -4) == (3, 4) else 1)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

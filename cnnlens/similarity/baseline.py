@@ -11,8 +11,6 @@ import zlib
 import numpy as np
 import torch
 
-from .threads import small_threads
-
 __all__ = ["random_spectrum"]
 
 
@@ -35,10 +33,9 @@ def random_spectrum(n: int, kx: int, ky: int, draws: int = 3) -> np.ndarray:
     for _ in range(draws):
         A = _wishart(rng, p, q)
         Cm = _wishart(rng, p, df)
-        with small_threads(p):
-            L = torch.linalg.cholesky(A + Cm)
-            Li = torch.linalg.solve_triangular(L, torch.eye(p, dtype=torch.float64), upper=False)
-            r2 = torch.linalg.eigvalsh(Li @ A @ Li.mT).clamp(0, 1)
+        L = torch.linalg.cholesky(A + Cm)
+        Li = torch.linalg.solve_triangular(L, torch.eye(p, dtype=torch.float64), upper=False)
+        r2 = torch.linalg.eigvalsh(Li @ A @ Li.mT).clamp(0, 1)
         out += np.sort(r2.sqrt().numpy())[::-1]
     return out / draws
 

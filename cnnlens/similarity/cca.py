@@ -6,6 +6,8 @@ and optional per-layer caches, so the all-pairs engine whitens each layer once.
 """
 from __future__ import annotations
 
+import torch
+
 from .conv import fourier_cca, prepare_pair
 from .gram import centred_gram
 from .joint import pair_from_data
@@ -19,12 +21,10 @@ from .linalg import (
     n_keep,
     pwcca_weights,
     svcca_rho,
-    svdvals,
     whitened_cross,
 )
 from .result import Result
 from .stats import Pair
-from .threads import both, small_threads
 
 __all__ = [
     "cca",
@@ -63,8 +63,6 @@ def _whiteners(p: Pair, rtol: float, wx: Whitener | None, wy: Whitener | None):
     # the same route as the engine and Moments (LayerWork, which reuses SVCCA's bases):
     # PWCCA's weights depend on the singular vectors' signs, so all must see one matrix
     work = LayerWork(rtol)
-    if wx is None and wy is None:
-        return work.pair("whitener", ("x", p.x), ("y", p.y))
     return wx or work.whitener("x", p.x), wy or work.whitener("y", p.y)
 
 
@@ -76,7 +74,7 @@ def _undefined(metric, n, wx, wy, convention) -> Result:
                          "are dead or constant over these datapoints): similarity is undefined")
 
 
-def _cca_from_pair(p: Pair, rtol: float = RTOL, wx: Whitener | None = None,
+def cca_from_pair(p: Pair, rtol: float = RTOL, wx: Whitener | None = None,
                   wy: Whitener | None = None) -> Result:
     """Mean canonical correlation from pair statistics (raises ValueError if n <= d)."""
     wx, wy = _whiteners(p, rtol, wx, wy)
@@ -84,7 +82,7 @@ def _cca_from_pair(p: Pair, rtol: float = RTOL, wx: Whitener | None = None,
     conv = "CCA: mean canonical correlation (centred, float64)"
     if wx.rank == 0 or wy.rank == 0:
         return _undefined("cca", p.n, wx, wy, conv)
-    rho = svdvals(whitened_cross(wx, wy, p.M)).clamp(0.0, 1.0).numpy()
+    rho = torch.linalg.svdvals(whitened_cross(wx, wy, p.M)).clamp(0.0, 1.0).numpy()
     conv = (f"CCA: mean of {len(rho)} canonical correlations (singular values of "
             f"Sxx^-1/2 Sxy Syy^-1/2, centred, float64) over effective ranks k_x={wx.rank}, "
             f"k_y={wy.rank}; constant neurons dropped: {wx.dropped} (x), {wy.dropped} (y)")
@@ -92,7 +90,7 @@ def _cca_from_pair(p: Pair, rtol: float = RTOL, wx: Whitener | None = None,
                   dropped_x=wx.dropped, dropped_y=wy.dropped, reason=_forced(p.n, wx, wy))
 
 
-def _pwcca_from_pair(p: Pair, side: str = "x", rtol: float = RTOL, wx: Whitener | None = None,
+def pwcca_from_pair(p: Pair, side: str = "x", rtol: float = RTOL, wx: Whitener | None = None,
                     wy: Whitener | None = None) -> Result:
     """Projection-weighted CCA, weights from ``side`` (raises ValueError if n <= d)."""
     if side not in ("x", "y"):
@@ -116,38 +114,13 @@ def _pwcca_from_pair(p: Pair, side: str = "x", rtol: float = RTOL, wx: Whitener 
                   reason=_forced(p.n, wx, wy))
 
 
-def _flops(dx: int, dy: int) -> float:
-    """Work of the products around the decompositions (which pick their own threads)."""
-    return 2.0 * max(dx, dy) ** 3
-
-
-def cca_from_pair(p: Pair, rtol: float = RTOL, wx: Whitener | None = None,
-                  wy: Whitener | None = None) -> Result:
-    """Mean canonical correlation from pair statistics (raises ValueError if n <= d)."""
-    with small_threads(flops=_flops(p.x.d, p.y.d)):
-        return _cca_from_pair(p, rtol, wx, wy)
-
-
-def pwcca_from_pair(p: Pair, side: str = "x", rtol: float = RTOL, wx: Whitener | None = None,
-                    wy: Whitener | None = None) -> Result:
-    """Projection-weighted CCA, weights from ``side`` (raises ValueError if n <= d)."""
-    with small_threads(flops=_flops(p.x.d, p.y.d)):
-        return _pwcca_from_pair(p, side, rtol, wx, wy)
-
-
-def svcca_from_bases(bx: Basis, by: Basis, keep, n: int, M=None) -> Result:
-    """SVCCA from two :class:`~cnnlens.similarity.linalg.Basis` (+ cross-scatter if feature form)."""
-    with small_threads(flops=_flops(bx.vecs.shape[0], by.vecs.shape[0])):
-        return _svcca_from_bases(bx, by, keep, n, M)
-
-
 def _keep_text(keep) -> str:
     if isinstance(keep, float):
         return f"explaining {keep:.4g} of the variance"
     return f"{keep}"
 
 
-def _svcca_from_bases(bx: Basis, by: Basis, keep, n: int, M=None) -> Result:
+def svcca_from_bases(bx: Basis, by: Basis, keep, n: int, M=None) -> Result:
     """SVCCA from two :class:`~cnnlens.similarity.linalg.Basis` (+ cross-scatter if feature form)."""
     kx, ky = n_keep(bx, keep), n_keep(by, keep)
     form = "Gram (n x n) form" if bx.gram else "feature form"
@@ -168,8 +141,6 @@ def _svcca_from_bases(bx: Basis, by: Basis, keep, n: int, M=None) -> Result:
 def svcca_from_pair(p: Pair, keep=0.99, rtol: float = RTOL, bx: Basis | None = None,
                     by: Basis | None = None) -> Result:
     work = LayerWork(rtol)
-    if bx is None and by is None:
-        bx, by = work.pair("basis", ("x", p.x), ("y", p.y))
     bx, by = bx or work.basis("x", p.x), by or work.basis("y", p.y)
     return svcca_from_bases(bx, by, keep, p.n, p.M)
 
@@ -249,7 +220,7 @@ def svcca(x, y, keep=0.99, reduce: str | None = None, rtol: float = RTOL) -> Res
     X, Y = prepare_pair(x, y, reduce, "cca", convert=False)
     n = X.shape[0]
     if n < max(X.shape[1], Y.shape[1]):
-        bx, by = both(lambda a: gram_basis(centred_gram(a), rtol), X, Y)
+        bx, by = gram_basis(centred_gram(X), rtol), gram_basis(centred_gram(Y), rtol)
         return svcca_from_bases(bx, by, keep, n)
     return svcca_from_pair(pair_from_data(X, Y, higher=False), keep, rtol)
 

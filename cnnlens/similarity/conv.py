@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ._inputs import as_matrix, as_tensor, check_finite, check_pair
-from .linalg import RTOL, svdvals, whitened_cross, whitener
+from .linalg import RTOL, whitened_cross, whitener
 from .result import DFTResult
 
 __all__ = ["DEFAULT_REDUCE", "ENGINE_REDUCTIONS", "REDUCTIONS", "fourier_cca", "prepare_pair",
@@ -184,7 +184,7 @@ def fourier_cca(x, y, rtol: float = RTOL) -> DFTResult:
         for j in range(w):
             wx = whitener(sxx[i, j], mx[:, i, j], n, rtol)
             wy = whitener(syy[i, j], my[:, i, j], n, rtol)
-            rho = svdvals(whitened_cross(wx, wy, sxy[i, j])).clamp(0.0, 1.0).numpy()
+            rho = torch.linalg.svdvals(whitened_cross(wx, wy, sxy[i, j])).clamp(0.0, 1.0).numpy()
             coefs[i, j, : len(rho)], counts[i, j] = rho, len(rho)
     union = np.sort(np.concatenate([coefs[i, j, : counts[i, j]]
                                     for i in range(h) for j in range(w)]))[::-1]

@@ -5,10 +5,8 @@ touches hooks); layers are chosen with :meth:`cnnlens.probe.LayerTree.select`.
 """
 from __future__ import annotations
 
-import collections
 import itertools
 import sys
-import threading
 import time
 from collections.abc import Iterator
 
@@ -19,7 +17,6 @@ from .budget import give_back, resolve_memory
 from .linalg import RTOL, check_keep
 from .matrix import METRICS, MatrixResult
 from .plan import Collector, resolve_reduce
-from .threads import both
 
 __all__ = ["Cancelled", "similarity_matrix"]
 
@@ -96,17 +93,13 @@ def _pass(model_a, model_b, la, lb, batches, device, col, on_device=False):
         gens = [stream(model_a, batches, union, device=device[0], check_finite=False,
                        consume=to_sides, on_device=on_device)]
     else:
-        fan = _Fanout(batches)
-        gens = [stream(model, fan.reader(k), layers, device=device[k], check_finite=False,
+        readers = itertools.tee(batches, 2)
+        gens = [stream(model, readers[k], layers, device=device[k], check_finite=False,
                        consume=lambda name, t, s=s: col.take(s, name, t), on_device=on_device)
                 for k, (model, layers, s) in enumerate(((model_a, la, "a"), (model_b, lb, "b")))]
     try:
         while True:
-            # two models: side by side on one core each (a few per cent faster than in turn on
-            # two, as pooling and normalisation barely gain from a second thread);
-            # each generator stays on its own thread, which owns its hooks
-            shapes = [next(gens[0], _END)] if len(gens) == 1 else both(
-                lambda g: next(g, _END), *gens)
+            shapes = [next(g, _END) for g in gens]
             if any(s is _END for s in shapes):
                 if not all(s is _END for s in shapes):
                     raise RuntimeError("the two models' passes went out of step")
@@ -120,28 +113,6 @@ def _pass(model_a, model_b, la, lb, batches, device, col, on_device=False):
 
 
 _END = object()
-
-
-class _Fanout:
-    """One iterator of batches read by two consumers on two threads (``itertools.tee``
-    is not thread-safe); each batch is pulled once and kept until both have read it."""
-
-    def __init__(self, it):
-        self._it, self._lock = iter(it), threading.Lock()
-        self._queues = (collections.deque(), collections.deque())
-
-    def reader(self, k: int):
-        queue = self._queues[k]
-        while True:
-            with self._lock:
-                if not queue:
-                    item = next(self._it, _END)
-                    for q in self._queues:
-                        q.append(item)
-                item = queue.popleft()
-            if item is _END:
-                return
-            yield item
 
 
 def _planning_batch(layers, which: str) -> dict:

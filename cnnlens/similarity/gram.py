@@ -9,8 +9,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .threads import small_threads
-
 __all__ = [
     "center",
     "centred_gram",
@@ -63,8 +61,7 @@ def centred_gram(X, shift: torch.Tensor | None = None) -> torch.Tensor:
         E.sub_(shift[c0:c0 + E.shape[1]])
         for i in range(0, n, step):
             b = min(step, n - i)
-            with small_threads(flops=2.0 * b * (i + b) * E.shape[1]):
-                K[i:i + b, :i + b].addmm_(E[i:i + b], E[:i + b].mT)
+            K[i:i + b, :i + b].addmm_(E[i:i + b], E[:i + b].mT)
     K = torch.tril(K) + torch.tril(K, -1).mT
     return center(K)
 

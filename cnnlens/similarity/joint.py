@@ -16,7 +16,6 @@ from __future__ import annotations
 import torch
 
 from .stats import Pair, Side
-from .threads import small_threads
 
 __all__ = ["Joint", "pair_from_data"]
 
@@ -105,10 +104,7 @@ class Joint:
         place (the caller made it and does not reuse it); otherwise it is copied.
         """
         Ex, Ey = self._cat(xs, self.gx, "x", owned[0]), self._cat(ys, self.gy, "y", owned[1])
-        flops = 2.0 * Ex.shape[0] * (sum(d * d for d in self.gx.sizes + self.gy.sizes)
-                                     + self.gx.D * self.gy.D)
-        with small_threads(flops=flops):
-            self._update(Ex, Ey)
+        self._update(Ex, Ey)
 
     def _update(self, Ex: torch.Tensor, Ey: torch.Tensor) -> None:
         if Ex.shape[0] != Ey.shape[0]:

@@ -16,7 +16,6 @@ import torch
 from .gram import center, centred_gram, rbf_kernel, ucenter
 from .linalg import RTOL, Basis, Whitener, feature_basis, gram_basis, live_count, whitener
 from .stats import Side, side_from_data
-from .threads import both
 
 __all__ = ["LayerWork"]
 
@@ -77,15 +76,6 @@ class LayerWork:
         rtol = self.rtol if rtol is None else rtol
         return self.get(("whitener", layer, rtol), lambda: whitener(
             side.S, side.mean, side.n, rtol, basis=lambda: self.basis(layer, side, rtol)))
-
-    def pair(self, what: str, a: tuple, b: tuple):
-        """``(self.what(*a), self.what(*b))``: two missing ones side by side; with one
-        cached, a hand-over to the other thread is not worth it (every cell but the
-        first of a row or column)."""
-        make = getattr(self, what)
-        if any(k[0] == what and k[1] in (a[0], b[0]) for k in self.store):
-            return make(*a), make(*b)
-        return both(lambda args: make(*args), a, b)
 
     # -- kept activations ----------------------------------------------------------
     def side(self, e) -> Side:

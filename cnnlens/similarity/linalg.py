@@ -23,8 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .threads import both, small_threads
-
 __all__ = [
     "CONST_TOL",
     "RTOL",
@@ -49,26 +47,6 @@ __all__ = [
 RTOL = 1e-10
 #: a neuron is constant when std <= CONST_TOL * |mean| (also catches all-zero ones)
 CONST_TOL = 1e-12
-
-
-def eigh(A: torch.Tensor):
-    with small_threads(A.shape[-1]):
-        return torch.linalg.eigh(A)
-
-
-def svd(A: torch.Tensor):
-    with small_threads(max(A.shape[-2:])):
-        return torch.linalg.svd(A, full_matrices=False)
-
-
-def svdvals(A: torch.Tensor):
-    with small_threads(max(A.shape[-2:])):
-        return torch.linalg.svdvals(A)
-
-
-def qr(A: torch.Tensor):
-    with small_threads(max(A.shape[-2:])):
-        return torch.linalg.qr(A)
 
 
 @dataclass(eq=False)
@@ -97,7 +75,7 @@ class Whitener:
 
     def polar(self) -> torch.Tensor:
         if self.O is None:
-            Uf, _, Vfh = svd(self.F)
+            Uf, _, Vfh = torch.linalg.svd(self.F, full_matrices=False)
             self.O = Vfh.mH @ Uf.mH
         return self.O
 
@@ -139,7 +117,7 @@ def whitener(S: torch.Tensor, mean: torch.Tensor, n: int, rtol: float = RTOL,
                         O=b.vecs)
     sigma = diag[live].sqrt()
     R = S[live][:, live] / (sigma[:, None] * sigma[None, :])
-    lam, V = eigh(R)
+    lam, V = torch.linalg.eigh(R)
     lam, V = lam.flip(0), V.flip(1)
     keep = lam > rtol * lam[0]
     lam, V = lam[keep], V[:, keep]
@@ -184,17 +162,16 @@ def pwcca_weights(w: Whitener, other: Whitener, M: torch.Tensor, mean: torch.Ten
     canonical correlations (singular values of the same matrix).
     """
     mu = mean[w.live]
-    Rx, Ry = (w.R, other.R) if w.R is not None and other.R is not None else both(
-        Whitener.inv_sqrt, w, other)
+    Rx, Ry = w.inv_sqrt(), other.inv_sqrt()
     if w.dropped or other.dropped:
         M = M[w.live][:, other.live]
     T_sym = Rx.mH @ M @ Ry
-    U, rho, _ = svd(T_sym)
+    U, rho, _ = torch.linalg.svd(T_sym, full_matrices=False)
     c = min(w.rank, other.rank)
     u, rho = U[:, :c], rho[:c].clamp(0.0, 1.0)
     root_n = math.sqrt(n)
     C = torch.cat([w.F @ u, root_n * mu[None, :c]])         # dirns in the basis [A_c^T W, 1/sqrt n]
-    Qc, _ = qr(C)
+    Qc, _ = torch.linalg.qr(C)
     X = Qc.mT @ torch.cat([w.F, root_n * mu[None, :]])       # <P_i, a_j>, (c, d_live)
     weights = X.abs().sum(1)
     return weights / weights.sum(), rho
@@ -220,7 +197,7 @@ class Basis:
 
 
 def _basis(A: torch.Tensor, rtol: float, gram: bool) -> Basis:
-    lam, V = eigh(A)
+    lam, V = torch.linalg.eigh(A)
     lam, V = lam.flip(0), V.flip(1)
     keep = lam > rtol * lam[0] if lam[0] > 0 else torch.zeros_like(lam, dtype=torch.bool)
     return Basis(lam[keep], V[:, keep], float(A.diagonal().sum()), gram)
@@ -272,7 +249,7 @@ def svcca_rho(bx: Basis, kx: int, by: Basis, ky: int, M: torch.Tensor | None = N
         wx = bx.vecs[:, :kx] * bx.lam[:kx].rsqrt()
         wy = by.vecs[:, :ky] * by.lam[:ky].rsqrt()
         T = wx.mT @ M @ wy
-    return svdvals(T).clamp(0.0, 1.0)
+    return torch.linalg.svdvals(T).clamp(0.0, 1.0)
 
 
 def _rho_from_complements(bx: Basis, kx: int, by: Basis, ky: int) -> torch.Tensor:
@@ -287,7 +264,7 @@ def _rho_from_complements(bx: Basis, kx: int, by: Basis, ky: int) -> torch.Tenso
     kx x ky one, ~100x less work at n = 2000.
     """
     r = bx.rank
-    s = svdvals(bx.vecs[:, kx:r].mT @ by.vecs[:, ky:r]).clamp(0.0, 1.0)
+    s = torch.linalg.svdvals(bx.vecs[:, kx:r].mT @ by.vecs[:, ky:r]).clamp(0.0, 1.0)
     ones = torch.ones(max(0, kx + ky - r), dtype=torch.float64)
     return torch.cat([ones, s])[:min(kx, ky)]
 
@@ -298,7 +275,7 @@ def _paired(Wx: torch.Tensor, Wy: torch.Tensor, M: torch.Tensor):
     With Wx^H Sxx Wx = I (and so for y), the columns of A and B are unit-variance
     (over the scatter) neuron weightings whose paired variates correlate at +rho_i.
     """
-    U, rho, Vh = svd(Wx.mH @ M @ Wy)
+    U, rho, Vh = torch.linalg.svd(Wx.mH @ M @ Wy, full_matrices=False)
     return Wx @ U, Wy @ Vh.mH, rho.clamp(0.0, 1.0)
 
 

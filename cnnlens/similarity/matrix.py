@@ -274,12 +274,12 @@ class MatrixResult(CellReader):
     def _stream_cell(self, metric, g, ea: Entry, eb: Entry) -> Result:
         p = g.joint.pair(ea.slot, eb.slot)
         if metric in ("cca", "pwcca"):
-            wx, wy = self.work.pair("whitener", (ea, p.x), (eb, p.y))
+            wx, wy = self.work.whitener(ea, p.x), self.work.whitener(eb, p.y)
             if metric == "cca":
                 return cca_from_pair(p, self.rtol, wx, wy)
             return pwcca_from_pair(p, self.side, self.rtol, wx, wy)
         if metric == "svcca":
-            bx, by = self.work.pair("basis", (ea, p.x), (eb, p.y))
+            bx, by = self.work.basis(ea, p.x), self.work.basis(eb, p.y)
             return svcca_from_bases(bx, by, self.keep, p.n, p.M)
         return linear_from_pair(p, debiased=metric == "debiased_cka")
 
@@ -296,10 +296,10 @@ class MatrixResult(CellReader):
             return dataclasses.replace(r, convention=self.convention(metric))
         if metric == "svcca":
             if n <= max(ea.d, eb.d):  # d > n: the n x n Gram is the smaller problem
-                ba, bb = work.pair("gram_basis", (ea,), (eb,))
+                ba, bb = work.gram_basis(ea), work.gram_basis(eb)
                 return svcca_from_bases(ba, bb, self.keep, n)
             sa, sb = work.side(ea), work.side(eb)
-            ba, bb = work.pair("basis", (ea, sa), (eb, sb))
+            ba, bb = work.basis(ea, sa), work.basis(eb, sb)
             return svcca_from_bases(ba, bb, self.keep, n, work.cross(ea, eb, sa, sb))
         if n <= max(ea.d, eb.d):  # decide on the non-constant neurons before any d x d work
             check_n_gt_d(metric.upper(), n, work.live(ea), work.live(eb))
@@ -308,7 +308,7 @@ class MatrixResult(CellReader):
                                  "CCA here; use svcca or a CKA")
         sa, sb = work.side(ea), work.side(eb)
         p = Pair(sa, sb, work.cross(ea, eb, sa, sb))
-        wa, wb = work.pair("whitener", (ea, sa), (eb, sb))
+        wa, wb = work.whitener(ea, sa), work.whitener(eb, sb)
         if metric == "cca":
             return cca_from_pair(p, self.rtol, wa, wb)
         return pwcca_from_pair(p, self.side, self.rtol, wa, wb)

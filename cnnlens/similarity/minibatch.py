@@ -15,11 +15,8 @@ in constant memory (G x layers^2 sums).
 from __future__ import annotations
 
 import math
-import threading
 
 import torch
-
-from .threads import small_threads
 
 __all__ = ["MinibatchCKA"]
 
@@ -64,8 +61,8 @@ class MinibatchCKA:
         self.sums: dict[str, tuple[torch.Tensor, ...]] = {}
         self.per_group = torch.zeros(self.G, dtype=torch.float64)  # batches in each group
         self.batches = self.skipped = 0
-        self._local = threading.local()  # a scratch buffer per thread (the engine's two
-        # models run side by side, each feeding its layers from its own thread)
+        self._scratch: torch.Tensor | None = None  # reused: a fresh 16 MB tensor per layer
+        # costs page faults
         self._offset: dict = {}  # layer -> its rows were centred before the product
 
     def gram(self, x: torch.Tensor, layer=None) -> torch.Tensor | None:
@@ -83,14 +80,13 @@ class MinibatchCKA:
         is remembered per ``layer``, so later batches of an offset layer skip the raw
         product. Returns None when the batch holds NaN/Inf.
         """
-        with small_threads(flops=2.0 * x.shape[0] ** 2 * x.shape[1]):
-            K, ratio = (None, math.inf) if self._offset.get(layer) else self._raw(x)
-            if ratio > MAX_OFFSET_RATIO:
-                K, ratio = self._centred_product(x)
-            if K is None:  # a non-finite trace: NaN/Inf, or squares that overflow float32
-                if not bool(torch.isfinite(x).all()):
-                    return None
-                K, ratio = self._centred_product(x.to(torch.float64))
+        K, ratio = (None, math.inf) if self._offset.get(layer) else self._raw(x)
+        if ratio > MAX_OFFSET_RATIO:
+            K, ratio = self._centred_product(x)
+        if K is None:  # a non-finite trace: NaN/Inf, or squares that overflow float32
+            if not bool(torch.isfinite(x).all()):
+                return None
+            K, ratio = self._centred_product(x.to(torch.float64))
         self._offset[layer] = ratio > MAX_OFFSET_RATIO
         return K
 
@@ -122,9 +118,9 @@ class MinibatchCKA:
         if x.dtype != torch.float32 or x.device.type != "cpu":
             e = x - mean
         else:
-            scratch = getattr(self._local, "scratch", None)
+            scratch = self._scratch
             if scratch is None or scratch.numel() < x.numel():
-                scratch = self._local.scratch = torch.empty(x.numel(), dtype=torch.float32)
+                scratch = self._scratch = torch.empty(x.numel(), dtype=torch.float32)
             e = torch.sub(x, mean, out=scratch[:x.numel()].view(x.shape))
         K = _centre((e @ e.mT).to(torch.float64))
         spread = float(K.diagonal().sum())
@@ -159,12 +155,11 @@ class MinibatchCKA:
                                         for s in (self.shape, self.shape[:1], self.shape[1:]))
             hxy, hxx, hyy = self.sums[kind]
             # tiny products (layers x b^2): one thread (a second one waits on a busy machine)
-            with small_threads(flops=2.0 * len(kxs) * len(kys) * b * b):
-                vx, rx, sx = self._terms(kx)
-                vy, ry, sy = self._terms(ky)
-                hxy[g] += f * (vx @ vy.mT + c1 * torch.outer(sx, sy) - c2 * (rx @ ry.mT))
-                hxx[g] += f * ((vx * vx).sum(1) + c1 * sx * sx - c2 * (rx * rx).sum(1))
-                hyy[g] += f * ((vy * vy).sum(1) + c1 * sy * sy - c2 * (ry * ry).sum(1))
+            vx, rx, sx = self._terms(kx)
+            vy, ry, sy = self._terms(ky)
+            hxy[g] += f * (vx @ vy.mT + c1 * torch.outer(sx, sy) - c2 * (rx @ ry.mT))
+            hxx[g] += f * ((vx * vx).sum(1) + c1 * sx * sx - c2 * (rx * rx).sum(1))
+            hyy[g] += f * ((vy * vy).sum(1) + c1 * sy * sy - c2 * (ry * ry).sum(1))
         self.per_group[g] += 1
         self.batches += 1
 

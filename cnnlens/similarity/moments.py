@@ -117,7 +117,7 @@ class Moments:
         return self._joint.pair()
 
     def _whiteners(self, p: Pair, rtol: float):
-        return self._work.pair("whitener", ("x", p.x, rtol), ("y", p.y, rtol))
+        return self._work.whitener("x", p.x, rtol), self._work.whitener("y", p.y, rtol)
 
     def cca(self, rtol: float = RTOL) -> Result:
         p = self.pair()
@@ -125,7 +125,7 @@ class Moments:
 
     def svcca(self, keep=0.99, rtol: float = RTOL) -> Result:
         p = self.pair()
-        bx, by = self._work.pair("basis", ("x", p.x, rtol), ("y", p.y, rtol))
+        bx, by = self._work.basis("x", p.x, rtol), self._work.basis("y", p.y, rtol)
         return svcca_from_pair(p, keep, rtol, bx, by)
 
     def pwcca(self, side: str = "x", rtol: float = RTOL) -> Result:
