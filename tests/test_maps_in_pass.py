@@ -5,14 +5,13 @@ resize and a fully connected side), the plan drops the optional group within a t
 budget (and Compare falls back to one extra pass per pair), two ranks merge exactly, and
 Compare on the demo shows a cell's maps with no forward over the data."""
 import os
-import socket
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from tiny_nets import Counting, tiny_cnn
+from tiny_nets import Counting, free_port, tiny_cnn
 
 import cnnlens as cl
 from cnnlens.capture import recording
@@ -187,14 +186,8 @@ def _rank(rank: int, world: int, port: int, out: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_ranks_merge_the_maps_statistics_exactly(tmp_path):
-    mp.spawn(_rank, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_rank, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     a, b, images = tiny_cnn(0), tiny_cnn(1), _images()
     single = similarity_matrix(a, b, images, metrics=("svcca",), batch_size=BATCH, maps=True)
     for rank in range(2):

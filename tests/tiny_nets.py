@@ -1,5 +1,8 @@
-"""The tiny seeded CNN the tests build (a module of its own: spawned worker processes
-import it by name, where ``conftest`` could resolve to ``tests/ui/conftest.py``)."""
+"""The tiny seeded CNN the tests build, and what spawned ranks share (a module of its own:
+worker processes import it by name, where ``conftest`` could resolve to
+``tests/ui/conftest.py``)."""
+import socket
+
 import torch
 from torch import nn
 
@@ -26,3 +29,10 @@ class Counting(nn.Module):
     def forward(self, x):
         self.calls += 1
         return self.net(x)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for a test's process group."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
