@@ -7,7 +7,7 @@
 import { decodeImage, decodePair, directionOf, frameFor, overlayPixels, mapPixels, topOf, caption } from "./lib/canonical.js";
 import { drawColorBar, colorBarBox } from "./lib/colorbar.js";
 import { lut } from "./lib/colormap.js";
-import { context2d, h, hasKernel, Listeners, refModel, showError } from "./lib/dom.js";
+import { context2d, h, hasKernel, Listeners, refModel, save, showError } from "./lib/dom.js";
 import { lastPair } from "./compare_link.js";
 import { ensureStyle } from "./lib/style.js";
 
@@ -23,7 +23,9 @@ const CSS = `
   padding: 2px; border: 2px solid transparent; border-radius: 3px; cursor: pointer;
   background: none; color: inherit; font: inherit; }
 .cnnlens-canonical-col[aria-pressed="true"] { border-color: #ff9900; }
-.cnnlens-canonical-col canvas { width: 64px; height: 64px; image-rendering: pixelated;
+.cnnlens-canonical-col { min-width: 0; }
+.cnnlens-canonical-col canvas { width: 100%; max-width: 64px; height: auto; aspect-ratio: 1 / 1;
+  image-rendering: pixelated;
   border: 1px solid var(--jp-border-color1, #bdbdbd); }
 .cnnlens-canonical-cap { font-size: 11px; white-space: nowrap; text-align: center; line-height: 1.2; }
 .cnnlens-canonical-cap small { display: block; color: var(--jp-ui-font-color2, #555); font-size: 10px; }
@@ -40,11 +42,6 @@ function ensureOwnStyle() {
   ensureStyle();
   if (typeof document === "undefined" || document.getElementById("cnnlens-canonical-style")) return;
   document.head.append(h("style", { id: "cnnlens-canonical-style", text: CSS }));
-}
-
-function save(m) {
-  // no kernel (exported page): nothing to save to
-  if (m && hasKernel(m) && m.comm_live !== false) m.save_changes();
 }
 
 /** Paint RGBA pixels into a canvas sized to them (CSS scales it). */
@@ -110,7 +107,7 @@ async function render({ model, el }) {
 
   function drawMaps(pd, id, d) {
     const cols = [];
-    grid.style.gridTemplateColumns = `auto repeat(${pd.k}, auto)`;
+    grid.style.gridTemplateColumns = `auto repeat(${pd.k}, minmax(0, 76px))`;  // shrink, never clip
     const side = (name, layer) => h("span", { className: "cnnlens-canonical-side", title: `${name} ${layer}` },
       [h("b", { text: name }), h("br"), layer]);
     const rowA = [side(pd.names[0], pd.layerA)], rowB = [side(pd.names[1], pd.layerB)];

@@ -171,13 +171,15 @@ class Compare(W.VBox):
                                          reasons=self._placeholder_reasons(names, errors))
         # heatmap | spectrum | canonical maps share one row of a 1280 px screen (~1100 px in Lab)
         self.spectrum = Spectrum(layout={"width": "320px", "height": "290px"})
-        # where the selected pair agrees: canonical maps beside the spectrum (one extra pass
-        # per pair, on maps_job's worker; its points on the spectrum select a direction)
+        # where the selected pair agrees: canonical maps beside the spectrum (from the matrix
+        # pass's statistics, else one extra pass per pair on maps_job's worker; its points on
+        # the spectrum select a direction); it shrinks to the row's width instead of clipping
         dots = direction_dots(self.spectrum.curve)
         self.spectrum.marks = [*self.spectrum.marks, dots]
         self.maps = CanonicalView(heatmap=self.heatmap, dots=dots, curve=self.spectrum.curve,
                                   grid_a=self.lens_a.grid if self.lens_a else None,
-                                  grid_b=self.lens_b.grid if self.lens_b else None, cost=COST)
+                                  grid_b=self.lens_b.grid if self.lens_b else None, cost=COST,
+                                  layout=W.Layout(flex="1 1 300px", min_width="0"))
         self.maps_job = MapsJob(self._models, data, (self.lens_a, self.lens_b), self.maps,
                                 names=self.names, batch_size=options.get("batch_size", 64),
                                 device=options.get("device"), result=lambda: self.result)
@@ -204,7 +206,7 @@ class Compare(W.VBox):
                                 grid_b=self.lens_b.grid if self.lens_b else None,
                                 error="; ".join(e for e in errors if e))
         # warnings, chance dimming, difference mode and the gap chart (compare_trust.py)
-        self.trust = TrustViews(self.heatmap, figure, self.picker, METRICS,
+        self.trust = TrustViews(self.heatmap, figure, METRICS,
                                 (*self.names, ref_name), options.get("reference") is not None,
                                 datasets)
         if self.trust.chart is not None:

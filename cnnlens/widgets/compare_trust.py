@@ -1,7 +1,7 @@
 """The trust views of ``cl.Compare``: warnings, chance hatching, the difference mode, the gap chart.
 
-Composition, not a mixin: :class:`TrustViews` gets the heatmap, its figure and the
-picker in its constructor, owns the :class:`~.trust_link.TrustLink` and (with a
+Composition, not a mixin: :class:`TrustViews` gets the heatmap and its figure in its
+constructor (the metric shown is the heatmap's ``metric``), owns the :class:`~.trust_link.TrustLink` and (with a
 reference model) the :class:`~.gap_chart.GapChart`, and fills them from a finished
 result with :mod:`cnnlens.similarity.readout` (the views compute nothing). ``compare.py``
 calls :meth:`show` when the pass ends and :meth:`switch` when the metric changes.
@@ -46,8 +46,8 @@ class TrustViews:
 
     Parameters
     ----------
-    heatmap, heatmap_figure, picker
-        The Compare's heatmap, its figure and the metric Dropdown.
+    heatmap, heatmap_figure
+        The Compare's heatmap (its ``metric`` is the one shown) and its figure.
     labels : dict
         Metric key -> name people read, in the picker's order.
     names : (str, str, str)
@@ -58,12 +58,12 @@ class TrustViews:
         Names of the datasets of ``data={...}`` (then the views switch among them).
     """
 
-    def __init__(self, heatmap, heatmap_figure, picker, labels: dict, names, reference: bool,
+    def __init__(self, heatmap, heatmap_figure, labels: dict, names, reference: bool,
                  datasets=()):
         self.heatmap, self.labels = heatmap, dict(labels)
         self.names = tuple(names)
         self.chart = GapChart(self.names) if reference else None
-        self.link = TrustLink(heatmap=heatmap, heatmap_figure=heatmap_figure, picker=picker,
+        self.link = TrustLink(heatmap=heatmap, heatmap_figure=heatmap_figure,
                               chart=self.chart, metrics=list(labels), labels=self.labels,
                               names=list(self.names), datasets=list(datasets),
                               dataset=datasets[0] if datasets else "",

@@ -30,8 +30,8 @@ EMPTY_TITLE = "similarity to A by depth: B vs reference (pass reference=... to C
 
 
 def gap_title(names) -> str:
-    """The chart's title (the y axis names the metric); mirror of ``gapTitle`` in
-    js/lib/trust.js. Names are cut at 14 characters: a longer title ran off the figure."""
+    """The chart's title (the y axis names the metric); ``gapTitle`` in js/lib/trust.js
+    gives the same on the same names (js/tests/twins.test.js). Names are cut at 14 characters: a longer title ran off the figure."""
     a, b, c = (n if len(n) <= 14 else n[:13] + "…" for n in names)
     return f"similarity to {a} by depth: {b} vs {c}"
 

@@ -258,7 +258,7 @@ class SimilarityHeatmap(GridHeatMap):
         # bqplot's vertical colour bar ignores label_offset: it centres its label on x = the
         # plot's right edge + right / 2 - 10 px, so `right` keeps "debiased CKA" (~82 px)
         # clear of the last column; its ticks end ~right - 30 px
-        kwargs.setdefault("fig_margin", {"top": 36, "bottom": bottom, "right": 120, "left": left})
+        kwargs.setdefault("fig_margin", {"top": 50, "bottom": bottom, "right": 120, "left": left})  # title clear of the top row
         kwargs.setdefault("layout", {"width": "460px", "height": "420px"})
         kwargs.setdefault("title", self.title())
         kwargs.setdefault("display_toolbar", False)

@@ -52,9 +52,6 @@ class TrustLink(anywidget.AnyWidget):
     metric's data to show. Default None."""
     heatmap_figure = _ref()
     """bqplot Figure or None: the heatmap's (its title names the mode). Default None."""
-    picker = _ref()
-    """ipywidgets Dropdown or None: the metric picker. Not read by the browser any more: the
-    metric shown is the heatmap's ``metric`` (one source of truth). Default None."""
     chart = _ref()
     """GapChart or None: the per-layer gap chart. Default None."""
 

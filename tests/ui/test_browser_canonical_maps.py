@@ -104,7 +104,8 @@ def test_lab_click_shows_maps_and_image_pick_repaints_without_a_pass(lab_compare
         ["ready", [1, 1], nb.eval("cmp.lens_a.image_index")]
     # the notebook's metric is linear CKA: the view says where the maps come from
     assert "SVCCA of the same pair" in page.locator(f"{MAPS} .cnnlens-canonical-note").inner_text()
-    assert "one extra pass over the data" in page.locator(f"{MAPS} .cnnlens-canonical-cost").inner_text()
+    # the directions come from the statistics the matrix pass kept (maps=True by default)
+    assert "no extra pass over the data" in page.locator(f"{MAPS} .cnnlens-canonical-cost").inner_text()
     passes = nb.eval("cmp.maps_job.passes")
     before = map_pixels(page)
     target = 3 if nb.eval("cmp.lens_a.image_index") != 3 else 4
