@@ -18,7 +18,8 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "  make demo HEADLESS=1   execute the quickstart without a browser (a check)"
 
-$(VENV)/.installed: pyproject.toml
+# the Voila template is copied into .venv on install: a change to it reinstalls
+$(VENV)/.installed: pyproject.toml $(wildcard share/jupyter/voila/templates/cnnlens/*)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH_PAIR)
