@@ -394,11 +394,12 @@ class Compare(W.VBox):
     def canonical_maps(self, i, j, image=None, k=4):
         """Where layers ``i`` (of A) and ``j`` (of B) agree: their top ``k`` canonical maps.
 
-        The directions come from **one extra pass over the data for that pair** (the
-        similarity pass keeps no statistics per spatial position): CCA with every position
-        a datapoint, under the current metric when it is SVCCA or PWCCA, else SVCCA (CKA
-        has no directions). They are cached per (pair, metric): another image reuses them
-        with only that image's activations (the panes' cache), no new pass.
+        The directions are CCA with every spatial position a datapoint, under the current
+        metric when it is SVCCA or PWCCA, else SVCCA (CKA has no directions). They come
+        from the statistics the matrix pass kept (``maps=True``, the default, when the
+        memory plan kept them: no pass over the data), else from **one extra pass over the
+        data for that pair** (saved results, a reference model, a dropped group). They
+        are cached per (pair, metric): another image needs only its own activations.
 
         Parameters
         ----------
