@@ -162,3 +162,18 @@ def test_compare_fills_every_picker_metric_and_opens_a_saved_run_without_a_pass(
     assert len(back.spectrum.curve.y) > 0
     cmp.close()
     back.close()
+
+
+def test_kept_rows_fill_one_buffer_and_survive_a_wrong_count():
+    from cnnlens.similarity.plan import Entry
+    batches = [torch.randn(4, 3), torch.randn(4, 3), torch.randn(2, 3)]
+    want = torch.cat(batches)
+    for capacity in (10, 12, 6, None):  # exact, fewer rows than announced, more, unknown
+        e = Entry("a", 0, "conv", "mean", 1, 3, capacity=capacity)
+        for b in batches:
+            e.keep(b)
+        assert torch.equal(e.data, want), capacity
+    e = Entry("a", 0, "conv", "mean", 1, 3, capacity=10)
+    for b in batches:
+        e.keep(b)
+    assert len(e.parts) == 1 and e.parts[0].data_ptr() == e.data.data_ptr()  # no copy at the end

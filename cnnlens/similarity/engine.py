@@ -292,7 +292,8 @@ def similarity_matrix(model_a, model_b, data, layers_a=None, layers_b=None,
         n_images = total_images if known else None
         budget = distributed.min_int(budget)
     col = Collector([x.name for x in la], [x.name for x in lb], red, _wanted(metrics, collect),
-                    metrics, n_images, budget, batch_size=batch_size, sigma=sigma, maps=maps)
+                    metrics, n_images, budget, batch_size=batch_size, sigma=sigma, maps=maps,
+                    local_images=local_images)
     res = MatrixResult(col.names["a"], col.names["b"], metrics, col, red, keep, side, sigma,
                        rtol, batch_size=batch_size)
     plan = col.start({"a": _planning_batch(la, "a"), "b": _planning_batch(lb, "b")})

@@ -89,10 +89,31 @@ class Entry:
     slot: int = 0
     parts: list = field(default_factory=list)
     shift: torch.Tensor | None = None   # first batch's column means (Gram centring)
+    capacity: int | None = None          # rows this process keeps, when known beforehand
+    filled: int = 0
+
+    def keep(self, r: torch.Tensor) -> None:
+        """Keep a batch's rows. With a known capacity they go into one buffer allocated at
+        the first batch: thousands of small per-batch tensors left on the heap between the
+        activations' keep glibc from returning freed pages (the peak RSS grew well past the
+        plan at n=4096), and the concatenation at the end would copy them all once more."""
+        if self.capacity is not None and self.filled + len(r) > self.capacity:
+            self.parts, self.capacity = [self.data], None   # more rows than announced
+        if self.capacity is None:
+            self.parts.append(r)
+            return
+        if not self.parts:
+            self.parts = [torch.empty(self.capacity, r.shape[1], dtype=r.dtype, device=r.device)]
+        self.parts[0][self.filled:self.filled + len(r)].copy_(r)
+        self.filled += len(r)
 
     @property
     def data(self) -> torch.Tensor:
         """All rows as one tensor (concatenated once, on first use)."""
+        if self.capacity is not None:
+            if self.parts and self.filled < len(self.parts[0]):
+                self.parts, self.capacity = [self.parts[0][:self.filled]], self.filled
+            return self.parts[0]
         if len(self.parts) > 1:
             self.parts = [torch.cat(self.parts)]
         return self.parts[0]
@@ -144,8 +165,11 @@ class Collector:
     """
 
     def __init__(self, names_a, names_b, reduce: dict[str, str], wanted, required, n_images,
-                 budget: int, batch_size: int = 64, sigma: float = 0.8, maps: bool = False):
+                 budget: int, batch_size: int = 64, sigma: float = 0.8, maps: bool = False,
+                 local_images: int | None = None):
         self.names = {"a": list(names_a), "b": list(names_b)}
+        # images this process sees (its shard under torch.distributed): kept rows' buffers
+        self.local_images = n_images if local_images is None else local_images
         # canonical maps' position statistics (:mod:`.positions`): optional, priced last
         self.maps, self.positions, self.maps_why = maps, None, ""
         self.reduce = reduce
@@ -195,6 +219,8 @@ class Collector:
             self.groups[g.how, g.rows] = g
             for e in g.entries:
                 self.entries[e.side, e.index, g.how] = e
+                if g.mode == "memory" and self.local_images:
+                    e.capacity = self.local_images * e.rows
                 if g.mode is not None:
                     self.by_layer.setdefault((e.side, e.layer), []).append((e, g))
             if g.exact:
@@ -386,7 +412,7 @@ class Collector:
                 r = r if owned else _own(r, t)
                 if e.shift is None:
                     e.shift = colsum64(r) / max(1, r.shape[0])
-                e.parts.append(r)  # float32 as captured
+                e.keep(r)  # float32 as captured
             elif g.joint is not None:
                 g.pending[e] = _own(r.to(torch.float64), t)  # centred in place by Joint
         if self.positions is not None:
@@ -420,7 +446,7 @@ class Collector:
             if g.joint is not None and g.joint.n:
                 g.joint.to("cpu")
             for e in g.entries:
-                e.parts = [p.cpu() for p in e.parts]
+                e.parts = [e.data.cpu()] if e.parts else []
                 e.shift = None if e.shift is None else e.shift.cpu()
         if self.positions is not None:
             self.positions.to_host()
@@ -437,7 +463,7 @@ class Collector:
                 distributed.merge_joint(g.joint)
             elif g.mode == "memory":
                 for e in g.entries:
-                    e.parts = [distributed.gather_rows(e.data)]
+                    e.parts, e.capacity = [distributed.gather_rows(e.data)], None
                     e.shift = colsum64(e.parts[0].cpu()).to(e.parts[0].device) / max(
                         1, e.parts[0].shape[0])
         if self.minibatch is not None:
