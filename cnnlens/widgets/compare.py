@@ -7,10 +7,6 @@ browser (``compare_link.py`` / ``js/compare_link.js``).
 """
 from __future__ import annotations
 
-import contextlib
-import difflib
-import html
-
 import ipywidgets as W
 import numpy as np
 
@@ -19,39 +15,16 @@ from ..views.maps import COST, cca_metric
 from .canonical_view import CanonicalView, direction_dots
 from .compare_job import METRICS, MatrixJob
 from .compare_link import CompareLink
+from .compare_options import read_options
+from .compare_pair import PairViews
+from .compare_panes import layer_names, make_pane, placeholder_reasons
 from .compare_trust import TrustViews
 from .gap_chart import gap_legend
 from .heatmap import SimilarityHeatmap
-from .lens import Lens
 from .maps_job import MapsJob
-from .spectrum import Spectrum, spectrum_legend, spectrum_title
+from .spectrum import Spectrum, spectrum_legend
 
 __all__ = ["METRICS", "Compare"]
-
-OPTIONS = ("reduce", "batch_size", "device", "memory", "result", "autostart", "precompute",
-           "lens_options", "names", "reference", "maps")
-
-
-def model_names(model_a, model_b, names=None) -> tuple[str, str]:
-    """What the two models are called on axes, panes and tooltips.
-
-    The given ``names``, else the class names, else (the same class twice, as in a
-    real-vs-synthetic study) the class name with A and B.
-
-    >>> import torch
-    >>> model_names(torch.nn.Linear(1, 1), torch.nn.Linear(1, 1))
-    ('Linear A', 'Linear B')
-    >>> model_names(None, None, names=("real", "synthetic"))
-    ('real', 'synthetic')
-    """
-    if names is not None:
-        names = tuple(str(n) for n in names)
-        if len(names) != 2 or not all(names):
-            raise ValueError(f"names must be two non-empty names, got {names!r}")
-        return names
-    a, b = type(model_a).__name__, type(model_b).__name__
-    return (a, b) if a != b else (f"{a} A", f"{a} B")
-
 
 class Compare(W.VBox):
     """Compare two CNNs layer by layer on the same data.
@@ -124,51 +97,21 @@ class Compare(W.VBox):
 
     def __init__(self, model_a, model_b, data, metric="svcca", layers_a=None, layers_b=None,
                  **options):
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            valid = ("metric", "layers_a", "layers_b") + OPTIONS
-            hints = [f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, valid, 1))
-                     else repr(u) for u in unknown]
-            raise TypeError(f"Compare() got unknown keyword argument(s) {', '.join(hints)}; "
-                            f"valid options: {', '.join(valid)}")
         self._check_metric(metric)
-        self._models, self._data = (model_a, model_b), data
-        # data={"real": ..., "synthetic": ...}: one matrix per dataset (switched in the
-        # widget); the panes and the canonical maps show the first dataset's images
-        datasets = [str(k) for k in data] if isinstance(data, dict) else []
-        if isinstance(data, dict):
-            if not data:
-                raise ValueError("data={} holds no dataset: pass data={'name': images, ...}")
-            data = next(iter(data.values()))
-        engine_opts = {k: options[k] for k in ("reduce", "batch_size", "device", "memory",
-                                               "reference") if k in options}
-        # canonical maps from the matrix pass (no extra pass per pair) when they fit
-        engine_opts["maps"] = bool(options.get("maps", "reference" not in engine_opts))
-        given = options.get("names")
-        ref_name = str(given[2]) if given is not None and len(given) == 3 else "reference"
-        if given is not None and len(given) == 3:
-            options["names"] = tuple(given)[:2]
-        finished = options.get("result")
-        if finished is not None:  # its layers, unless the caller chose the same ones
-            layers_a = finished.layers_a if layers_a is None else layers_a
-            layers_b = finished.layers_b if layers_b is None else layers_b
-
-        self.names = model_names(model_a, model_b, options.get("names"))
-        lens_opts = dict(options.get("lens_options") or {})
-        if "batch_size" in options:
-            lens_opts.setdefault("batch_size", options["batch_size"])
+        opts = read_options(model_a, model_b, data, layers_a, layers_b, options)
+        self._models, self._data, self.names = (model_a, model_b), data, opts.names
         panes, names, errors = [], [], []
-        for side, model, layers in (("A", model_a, layers_a), ("B", model_b, layers_b)):
-            lens, pane, err = self._make_lens(side, model, data, lens_opts,
-                                              self.names[0 if side == "A" else 1])
+        for side, model, layers in zip("AB", self._models, opts.layers, strict=True):
+            lens, pane, err = make_pane(side, model, opts.pane_data, opts.lens,
+                                        self.names[0 if side == "A" else 1])
             panes.append((lens, pane))
             errors.append(err)
-            names.append(self._layer_names(lens, layers, side))
+            names.append(layer_names(lens, layers, side))
         (self.lens_a, pane_a), (self.lens_b, pane_b) = panes
         self.panes = (pane_a, pane_b)
 
         self.heatmap = SimilarityHeatmap(*names, metric=metric, names=self.names, metric_labels=METRICS,
-                                         reasons=self._placeholder_reasons(names, errors))
+                                         reasons=placeholder_reasons(names, errors))
         # heatmap | spectrum | canonical maps share one row of a 1280 px screen (~1100 px in Lab)
         self.spectrum = Spectrum(layout={"width": "320px", "height": "290px"})
         # where the selected pair agrees: canonical maps beside the spectrum (from the matrix
@@ -180,9 +123,9 @@ class Compare(W.VBox):
                                   grid_a=self.lens_a.grid if self.lens_a else None,
                                   grid_b=self.lens_b.grid if self.lens_b else None, cost=COST,
                                   layout=W.Layout(flex="1 1 300px", min_width="0"))
-        self.maps_job = MapsJob(self._models, data, (self.lens_a, self.lens_b), self.maps,
-                                names=self.names, batch_size=options.get("batch_size", 64),
-                                device=options.get("device"), result=lambda: self.result)
+        self.maps_job = MapsJob(self._models, opts.pane_data, (self.lens_a, self.lens_b),
+                                self.maps, names=self.names, batch_size=opts.batch_size,
+                                device=opts.device, result=lambda: self.result)
         self.picker = W.Dropdown(options=[(label, key) for key, label in METRICS.items()],
                                  value=metric, description="metric", layout=W.Layout(width="220px"))
         self.progress = W.IntProgress(value=0, min=0, max=1, description="",
@@ -207,16 +150,20 @@ class Compare(W.VBox):
                                 error="; ".join(e for e in errors if e))
         # warnings, chance dimming, difference mode and the gap chart (compare_trust.py)
         self.trust = TrustViews(self.heatmap, figure, METRICS,
-                                (*self.names, ref_name), options.get("reference") is not None,
-                                datasets)
+                                (*self.names, opts.reference_name), opts.reference,
+                                opts.datasets)
         if self.trust.chart is not None:
             figure = W.VBox([figure, self.trust.chart, gap_legend(self.trust.names)])
         # the similarity pass, off the kernel thread (compare_job.py)
-        self.matrix_job = MatrixJob(self._models, self._data, engine_opts,
-                                    options.get("precompute", "auto"), self.heatmap, self.link,
+        self.matrix_job = MatrixJob(self._models, self._data, opts.engine,
+                                    opts.precompute, self.heatmap, self.link,
                                     self.progress, self.button, self.status,
-                                    metric=lambda: self.metric, on_done=self._on_selected,
+                                    metric=lambda: self.metric, on_done=lambda: self.pair_views.show(),
                                     broken="; ".join(e for e in errors if e))
+        # the selected pair: panes, spectrum and canonical maps (compare_pair.py)
+        self.pair_views = PairViews(self.heatmap, (self.lens_a, self.lens_b), self.spectrum,
+                                    self.maps, self.maps_job, self.matrix_job, self.link,
+                                    self.names, metric=lambda: self.metric)
         super().__init__(children=[
             W.HBox([self.picker, self.progress, self.button, self.link],
                    layout=W.Layout(align_items="center", flex_flow="row wrap")),
@@ -229,20 +176,20 @@ class Compare(W.VBox):
         self.add_class("cnnlens-compare")
 
         # Python-side links (computation); the JS-side ones live in compare_link.js.
-        self.heatmap.observe(self._on_selected, names=["selected"])
+        self.heatmap.observe(self.pair_views.show, names=["selected"])
         self.picker.observe(self._on_metric, names=["value"])
         self.picker.observe(lambda c: self._trust(self.trust.switch, c["new"]), names=["value"])
         self.link.observe(self._on_status, names=["status"])
         self.trust.link.observe(self._on_dataset, names=["dataset"])
-        self.spectrum.curve.observe(self._on_curve, names=["x", "y", "visible"])
-        self.picker.observe(lambda _: self._show_maps(), names=["value"])
+        self.spectrum.curve.observe(self.pair_views.on_curve, names=["x", "y", "visible"])
+        self.picker.observe(lambda _: self.pair_views.show_maps(), names=["value"])
         for lens in (self.lens_a, self.lens_b):
             if lens is not None:
-                lens.grid.observe(self._on_image, names=["image_index"])
+                lens.grid.observe(self.pair_views.on_image, names=["image_index"])
         self.button.on_click(lambda _: self.cancel() if self.running else self.run())
-        if finished is not None:
-            self.show_result(finished)
-        elif options.get("autostart", True):
+        if opts.finished is not None:
+            self.show_result(opts.finished)
+        elif opts.autostart:
             self.run()
 
     def _on_status(self, change):
@@ -262,7 +209,7 @@ class Compare(W.VBox):
                 return
             self.trust.select(change["new"], self.metric)
             self.trust.link.spectra_dataset = self.matrix_job.result.selected
-            self._on_selected()
+            self.pair_views.show()
         except Exception as exc:  # noqa: BLE001 - shown in place
             self.link.error = f"dataset {change['new']}: {describe(exc)}"
 
@@ -283,56 +230,10 @@ class Compare(W.VBox):
         except Exception as exc:  # noqa: BLE001 - shown in place, the heatmap stays usable
             self.link.error = f"errors and chance levels: {describe(exc)}"
 
-    # -- construction helpers ----------------------------------------------------------
     @staticmethod
     def _check_metric(metric):
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-
-    @staticmethod
-    def _make_lens(side, model, data, opts, name):
-        """A Lens pane, or an in-place error box when the model cannot run on the data."""
-        kind = type(model).__name__
-        where = "rows" if side == "A" else "columns"
-        title = W.HTML(f"<b>{html.escape(name)}</b>"
-                       + ("" if kind in name else f" · {html.escape(kind)}")
-                       + f" · model {side}, the heatmap's {where}")
-        # Compact (the selected layer's grid and the neuron detail; the full Lens one click
-        # away, compare_link.js): both panes side by side from about 1150 px, so one laptop
-        # screen holds heatmap, spectrum and both grids; stacked when narrower.
-        layout = W.Layout(flex="1 1 540px", min_width="0", overflow="auto")
-        try:
-            lens = Lens(model, data, **opts)
-            pane = W.VBox([title, lens], layout=layout)
-            pane.add_class("cnnlens-compare-pane")
-            pane.add_class("cnnlens-compact")
-            return lens, pane, ""
-        except TypeError as exc:  # bad lens_options: the caller's mistake, not the model's
-            if "unknown keyword" in str(exc):
-                raise
-            err = f"model {side}: {describe(exc)}"
-        except Exception as exc:  # noqa: BLE001 - failing forward, NaN layer, bad input: show it
-            err = f"model {side}: {describe(exc)}"
-        box = W.HTML(f"<pre>{html.escape(err)}</pre>")
-        box.add_class("cnnlens-error")
-        return None, W.VBox([title, box], layout=layout), err
-
-    @staticmethod
-    def _layer_names(lens, layers, side):
-        if lens is None:
-            return [f"({side} failed)"]
-        tree = lens.inspector.layers
-        names = [x.name for x in tree.select(layers) if x.shape is not None]
-        if not names:
-            raise ValueError(f"layers_{side.lower()}={layers!r} selects no layer with an output")
-        return names
-
-    @staticmethod
-    def _placeholder_reasons(names, errors):
-        err = "; ".join(e for e in errors if e)
-        if not err:
-            return {}
-        return {(i, j): err for i in range(len(names[0])) for j in range(len(names[1]))}
 
     # -- public API --------------------------------------------------------------------
     @property
@@ -440,72 +341,6 @@ class Compare(W.VBox):
         if hasattr(self, "maps_job"):  # a canonical-maps pass stops at its next batch
             self.maps_job.close()
         super().close()
-
-    # -- Python-side links -------------------------------------------------------------
-    def _on_selected(self, change=None):
-        pair = self.heatmap.pair
-        if pair is None:
-            return
-        i, j = pair
-        name_a, name_b = self.heatmap.layers_a[i], self.heatmap.layers_b[j]
-        try:
-            # Both grids first, then each pane's detail and filters: the browser handles
-            # messages in order, so pane B's grid would otherwise wait behind pane A's views.
-            moves = [(lens, name) for lens, name in ((self.lens_a, name_a), (self.lens_b, name_b))
-                     if lens is not None and lens.layer != name]
-            with contextlib.ExitStack() as stack:
-                for lens, _ in reversed(moves):  # exits in reverse: pane A's views go first
-                    stack.enter_context(lens.grid_first())
-                for lens, name in moves:
-                    lens.layer = name
-            self._show_spectrum(i, j, name_a, name_b)
-            self._show_maps()
-        except Exception as exc:  # noqa: BLE001 - keep the widget usable; say what went wrong
-            self.link.error = f"pair {name_a} x {name_b}: {describe(exc)}"
-
-    def _show_spectrum(self, i, j, name_a, name_b):
-        title = spectrum_title(self.names, name_a, name_b)
-        with self.matrix_job.lock:
-            result = self.matrix_job.result if self.matrix_job.complete else None
-            if result is None:
-                self.spectrum.clear(title=f"{title}: matrix not ready")
-                return
-            reason = result.reason("svcca", i, j)  # the spectrum is the pair's SVCCA one
-            try:
-                rho, base = result.spectrum(i, j), result.baseline(i, j)
-            except Exception as exc:  # noqa: BLE001 - undefined pair: its title says why
-                self.spectrum.show([], [], pair=(i, j), title=f"{title}: {reason or describe(exc)}")
-                return
-        if len(rho) == 0:  # undefined pair: say why instead of drawing nothing silently
-            title = f"{title}: {reason or 'no spectrum'}"
-        self.spectrum.show(rho, base, pair=(i, j), title=title)
-
-    def _show_maps(self, image=None):
-        """Queue the selected pair's canonical maps for the maps view (maps_job's worker)."""
-        pair = self.heatmap.pair
-        if pair is None or self.lens_a is None or self.lens_b is None:
-            return
-        i, j = pair
-        metric = cca_metric(self.metric)
-        note = ("" if metric == self.metric else f"The heatmap shows {METRICS[self.metric]}, "
-                "which has no directions: these maps come from SVCCA of the same pair.")
-        image = self.lens_a.image_index if image is None else image
-        self.maps_job.request((i, j), self.heatmap.layers_a[i], self.heatmap.layers_b[j],
-                              image, metric, k=self.maps.k, note=note)
-
-    def _on_image(self, change):
-        """A pane's image picker: the maps of that image (same directions, no new pass)."""
-        try:
-            self._show_maps(image=change["new"])
-        except Exception as exc:  # noqa: BLE001 - shown in place
-            self.maps.error = describe(exc)
-
-    def _on_curve(self, _change=None):
-        """The spectrum's clickable points stay on its curve."""
-        dots, curve = self.maps.dots, self.spectrum.curve
-        with dots.hold_sync():
-            dots.x, dots.y, dots.visible = curve.x, curve.y, curve.visible
-            dots.selected = None if not curve.visible else [min(self.maps.direction, len(curve.y) - 1)]
 
     def _on_metric(self, change):
         metric = change["new"]
