@@ -1,12 +1,10 @@
 """torch.distributed: two CPU ranks (gloo, 127.0.0.1) give the single-process result."""
-import os
 
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
-from tiny_nets import free_port, tiny_cnn
+from tiny_nets import free_port, gloo_rank, tiny_cnn
 
 from cnnlens import similarity as sim
 
@@ -42,11 +40,7 @@ def _single(case):
 
 
 def _rank(rank: int, world: int, port: int, out: str) -> None:
-    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world)
-    try:
-        torch.set_num_threads(1)
+    with gloo_rank(rank, world, port):
         shard = _images().chunk(world)[rank]   # each rank: its own contiguous shard
         arrays = {}
         for name in CASES:
@@ -59,8 +53,6 @@ def _rank(rank: int, world: int, port: int, out: str) -> None:
                 arrays[f"{name}.{m}"] = res.matrix(m)
             arrays[f"{name}.spectrum"] = res.spectrum(1, 1)
         np.savez(f"{out}/rank{rank}.npz", **arrays)
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,12 @@ over the data when a MatrixResult or Compare already holds the statistics"):
 resize and a fully connected side), the plan drops the optional group within a tiny
 budget (and Compare falls back to one extra pass per pair), two ranks merge exactly, and
 Compare on the demo shows a cell's maps with no forward over the data."""
-import os
 
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
-from tiny_nets import Counting, free_port, tiny_cnn
+from tiny_nets import Counting, free_port, gloo_rank, tiny_cnn
 
 import cnnlens as cl
 from cnnlens.capture import recording
@@ -166,11 +164,7 @@ def test_compare_on_the_demo_shows_a_cells_maps_without_a_forward_over_the_data(
 
 # -- two ranks ---------------------------------------------------------------------------
 def _rank(rank: int, world: int, port: int, out: str) -> None:
-    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world)
-    try:
-        torch.set_num_threads(1)
+    with gloo_rank(rank, world, port):
         a, b, images = tiny_cnn(0), tiny_cnn(1), _images()
         shard = images.chunk(world)[rank]
         res = similarity_matrix(a, b, shard, metrics=("svcca",), batch_size=BATCH, maps=True)
@@ -182,8 +176,6 @@ def _rank(rank: int, world: int, port: int, out: str) -> None:
                 arrays[f"{i}.{j}.dirs"] = cm.dirs_a
                 arrays[f"{i}.{j}.means"] = cm.image_means_b
         np.savez(f"{out}/rank{rank}.npz", **arrays)
-    finally:
-        dist.destroy_process_group()
 
 
 def test_two_ranks_merge_the_maps_statistics_exactly(tmp_path):

@@ -1,6 +1,8 @@
 """The tiny seeded CNN the tests build, and what spawned ranks share (a module of its own:
 worker processes import it by name, where ``conftest`` could resolve to
 ``tests/ui/conftest.py``)."""
+import contextlib
+import os
 import socket
 
 import torch
@@ -36,3 +38,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gloo_rank(rank: int, world: int, port: int):
+    """This spawned process as rank ``rank`` of a gloo group on 127.0.0.1, on one thread."""
+    import torch.distributed as dist
+
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    try:
+        torch.set_num_threads(1)
+        yield
+    finally:
+        dist.destroy_process_group()

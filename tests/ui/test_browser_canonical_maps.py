@@ -85,16 +85,6 @@ def test_exported_page_click_shows_maps_image_pick_repaints_dot_selects(page, ex
     screenshot(page, "offline-canonical-maps", show=page.locator(MAPS))
 
 
-@pytest.fixture()
-def no_kernel_errors(lab_compare):
-    since = lab_compare.log.mark()
-    yield
-    tbs = lab_compare.log.tracebacks(since)
-    assert not tbs, "kernel raised:\n" + tbs[0]
-    problems = lab_compare.guard.problems()
-    assert not problems, "\n".join(problems)
-
-
 @pytest.mark.usefixtures("no_kernel_errors")
 def test_lab_click_shows_maps_and_image_pick_repaints_without_a_pass(lab_compare):
     nb, page = lab_compare, lab_compare.page

@@ -90,7 +90,7 @@ def test_no_click_scrolls_the_exported_page(laptop, compare_page_path):
 
 
 def test_linear_unit_shows_no_spatial_map_and_neuron_resets(laptop, compare_page_path):
-    cmp, path = compare_page_path
+    _, path = compare_page_path
     page = laptop
     open_compare(page, path)
     pane_a = full_lens(page, 0)
@@ -253,7 +253,7 @@ def test_spectrum_says_what_it_shows_with_legend_outside(laptop, compare_page_pa
     page = laptop
     open_compare(page, path)
     spectrum = page.locator(".cnnlens-spectrum")
-    texts = lambda: spectrum.locator("svg text").evaluate_all("ts => ts.map(t => t.textContent)")  # noqa: E731
+    texts = lambda: spectrum.locator("svg text").evaluate_all("ts => ts.map(t => t.textContent)")
     # before a click: what to do, and no empty axes
     assert "click a heatmap cell to see its spectrum" in texts()
     assert not [a for a in spectrum.locator(".axis").all() if a.is_visible()], "empty axes shown"
@@ -319,7 +319,7 @@ def in_window(box, width, height):
 
 
 def test_compare_fits_one_laptop_screen_and_degrades_narrow(laptop, compare_page_path):
-    cmp, path = compare_page_path
+    _, path = compare_page_path
     page = laptop
     open_compare(page, path)
     heatmap_cell(page, 1, 1).click(force=True)
