@@ -154,7 +154,6 @@ class MinibatchCKA:
                                                     device=kx.device)
                                         for s in (self.shape, self.shape[:1], self.shape[1:]))
             hxy, hxx, hyy = self.sums[kind]
-            # tiny products (layers x b^2): one thread (a second one waits on a busy machine)
             vx, rx, sx = self._terms(kx)
             vy, ry, sy = self._terms(ky)
             hxy[g] += f * (vx @ vy.mT + c1 * torch.outer(sx, sy) - c2 * (rx @ ry.mT))
